@@ -1,0 +1,431 @@
+"""Writes for accounts: sign-in and tokens, enrollment, profiles, care teams, the access log."""
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth import password_validation
+from django.contrib.auth.hashers import make_password
+from django.contrib.auth.tokens import default_token_generator
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+from rest_framework import exceptions
+
+from accounts.models import (
+    AccessLog,
+    CareTeamMembership,
+    Clinic,
+    ConsentAcceptance,
+    ConsentVersion,
+    EnrollmentCode,
+    LoginAttempt,
+    Patient,
+    RefreshToken,
+    Role,
+    SignIn,
+    User,
+)
+from accounts.tokens import InvalidToken, TokenPair, pair_for, read_refresh
+from backend.api.client import client_ip, user_agent
+from backend.api.exceptions import InvalidCode
+
+DEFAULT_CONSENT_TEXT = (
+    "Interlude keeps the journal you write between sessions so your care team can see how you are doing. "
+    "Your entries are part of your substance use treatment record and are protected by 42 CFR Part 2. "
+    "Your care team reads the journal during office hours; it is not watched around the clock. "
+    "In an emergency call 988 or your local emergency number."
+)
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def _bad_credentials() -> exceptions.AuthenticationFailed:
+    return exceptions.AuthenticationFailed("Invalid email or password.", code="not_authenticated")
+
+
+# --- Sign-in, refresh, sign-out -------------------------------------------------------------------
+
+
+def _login_key(email: str) -> str:
+    return hmac.new(settings.SECRET_KEY.encode(), normalize_email(email).encode(), hashlib.sha256).hexdigest()
+
+
+def _login_attempt_claim(email: str, now: datetime) -> tuple[int, datetime]:
+    """Counts this attempt in one atomic upsert and returns (attempts in window, window start).
+
+    Every attempt is counted *before* its password is checked, so a burst of parallel requests
+    cannot all slip past the limit: the row lock serialises the increments and at most
+    LOGIN_MAX_FAILURES of them ever reach the password check.
+    """
+    table = LoginAttempt._meta.db_table
+    window_open_after = now - timedelta(seconds=settings.LOGIN_LOCKOUT_SECONDS)
+    # The table name comes from the model; every value is a bound parameter.
+    sql = f"""
+        INSERT INTO {table} (key, attempts, window_started_at) VALUES (%s, 1, %s)
+        ON CONFLICT (key) DO UPDATE SET
+            attempts = CASE WHEN {table}.window_started_at < %s THEN 1 ELSE {table}.attempts + 1 END,
+            window_started_at = CASE WHEN {table}.window_started_at < %s THEN %s
+                                     ELSE {table}.window_started_at END
+        RETURNING attempts, window_started_at
+    """  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [_login_key(email), now, window_open_after, window_open_after, now])
+        attempts, window_started_at = cursor.fetchone()
+    if isinstance(window_started_at, str):  # SQLite hands back text
+        window_started_at = datetime.fromisoformat(window_started_at)
+    if timezone.is_naive(window_started_at):
+        window_started_at = window_started_at.replace(tzinfo=UTC)
+    return attempts, window_started_at
+
+
+def _login_attempts_reset(email: str) -> None:
+    LoginAttempt.objects.filter(key=_login_key(email)).delete()
+
+
+def _sign_in_create(*, user: User, request) -> TokenPair:
+    now = timezone.now()
+    sign_in = SignIn.objects.create(user=user, ip=client_ip(request), user_agent=user_agent(request))
+    row = RefreshToken.objects.create(
+        sign_in=sign_in, issued_at=now, expires_at=now + settings.SIMPLE_JWT["REFRESH_TOKEN_LIFETIME"]
+    )
+    User.objects.filter(pk=user.pk).update(last_login=now)
+    return pair_for(row, user.pk)
+
+
+def login(*, email: str, password: str, request) -> tuple[User, TokenPair]:
+    now = timezone.now()
+    attempts, window_started_at = _login_attempt_claim(email, now)
+    if attempts > settings.LOGIN_MAX_FAILURES:
+        retry_after = (window_started_at + timedelta(seconds=settings.LOGIN_LOCKOUT_SECONDS) - now).total_seconds()
+        raise exceptions.Throttled(
+            wait=max(1, retry_after), detail="Too many failed sign-in attempts for this account; retry later."
+        )
+    user = User.objects.filter(email=normalize_email(email)).select_related("clinic").first()
+    if user is None:
+        make_password(password)  # spend the same time as a real check: no hint that the address exists
+        raise _bad_credentials()
+    if not user.check_password(password) or not user.is_active:
+        raise _bad_credentials()
+    _login_attempts_reset(email)
+    with transaction.atomic():
+        pair = _sign_in_create(user=user, request=request)
+    return user, pair
+
+
+class _ReuseDetected(Exception):
+    pass
+
+
+def token_refresh(*, raw_refresh: str) -> TokenPair:
+    """Rotates a refresh token (SPEC §3).
+
+    A rotated-away token presented again within the grace period gets the pair it was rotated
+    into (two parallel requests from one phone); later, it is treated as stolen and the whole
+    sign-in is revoked, the pair it was rotated into included.
+    """
+    try:
+        claims = read_refresh(raw_refresh)
+    except InvalidToken:
+        raise exceptions.AuthenticationFailed("Token is invalid or expired.", code="not_authenticated") from None
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            row = (
+                RefreshToken.objects.select_for_update(of=("self",))
+                .select_related("sign_in__user", "replaced_by")
+                .filter(jti=claims["jti"], sign_in_id=claims["sid"])
+                .first()
+            )
+            if row is None or row.sign_in.revoked_at is not None or not row.sign_in.user.is_active:
+                raise exceptions.AuthenticationFailed("This sign-in has ended.", code="not_authenticated")
+            if row.replaced_at is None:
+                child = RefreshToken.objects.create(
+                    sign_in=row.sign_in, issued_at=now, expires_at=now + settings.SIMPLE_JWT["REFRESH_TOKEN_LIFETIME"]
+                )
+                row.replaced_by, row.replaced_at = child, now
+                row.save(update_fields=["replaced_by", "replaced_at"])
+                return pair_for(child, row.sign_in.user_id)
+            if (now - row.replaced_at).total_seconds() <= settings.REFRESH_REUSE_GRACE_SECONDS and row.replaced_by:
+                return pair_for(row.replaced_by, row.sign_in.user_id)
+            raise _ReuseDetected
+    except _ReuseDetected:
+        SignIn.objects.filter(pk=claims["sid"], revoked_at__isnull=True).update(
+            revoked_at=now, revoked_reason="refresh_reuse"
+        )
+        raise exceptions.AuthenticationFailed("This sign-in has ended.", code="not_authenticated") from None
+
+
+def sign_out(*, user: User, raw_refresh: str) -> None:
+    try:
+        claims = read_refresh(raw_refresh)
+    except InvalidToken:
+        raise exceptions.ValidationError({"refresh": ["This refresh token is not valid."]}, code="invalid") from None
+    if str(claims.get("user_id")) != str(user.pk):
+        raise exceptions.ValidationError({"refresh": ["This refresh token is not yours."]}, code="invalid")
+    SignIn.objects.filter(pk=claims["sid"], user=user, revoked_at__isnull=True).update(
+        revoked_at=timezone.now(), revoked_reason="logout"
+    )
+
+
+def sign_ins_revoke_all(*, user: User, reason: str) -> int:
+    return SignIn.objects.filter(user=user, revoked_at__isnull=True).update(
+        revoked_at=timezone.now(), revoked_reason=reason
+    )
+
+
+def _validated_password(password: str, user: User | None, field: str = "password") -> str:
+    try:
+        password_validation.validate_password(password, user)
+    except DjangoValidationError as exc:
+        raise exceptions.ValidationError({field: list(exc.messages)}, code="weak_password") from None
+    return password
+
+
+@transaction.atomic
+def password_change(*, user: User, current_password: str, new_password: str, request) -> TokenPair:
+    if not user.check_password(current_password):
+        raise exceptions.ValidationError({"current_password": ["This is not your current password."]}, code="invalid")
+    user.set_password(_validated_password(new_password, user, "new_password"))
+    user.save(update_fields=["password"])
+    sign_ins_revoke_all(user=user, reason="password_change")
+    return _sign_in_create(user=user, request=request)
+
+
+def password_reset_token(user: User) -> str:
+    return f"{user.pk.hex}.{default_token_generator.make_token(user)}"
+
+
+def password_reset_request(*, email: str) -> None:
+    """Queues the reset email when the address belongs to an active account; says nothing either way."""
+    from accounts.tasks import send_password_reset_email
+    from backend.queueing import publish_on_commit
+
+    user = User.objects.filter(email=normalize_email(email), is_active=True).first()
+    if user is not None:
+        publish_on_commit(send_password_reset_email, str(user.pk))
+
+
+@transaction.atomic
+def password_reset_confirm(*, token: str, password: str) -> None:
+    user_hex, _, django_token = token.partition(".")
+    try:
+        user_id = uuid.UUID(hex=user_hex)
+    except ValueError:
+        raise InvalidCode("This reset link is not valid or has expired.") from None
+    user = User.objects.select_for_update().filter(pk=user_id, is_active=True).first()
+    if user is None or not default_token_generator.check_token(user, django_token):
+        raise InvalidCode("This reset link is not valid or has expired.")
+    user.set_password(_validated_password(password, user))
+    user.save(update_fields=["password"])
+    sign_ins_revoke_all(user=user, reason="password_reset")
+    _login_attempts_reset(user.email)
+
+
+# --- Clinics, clinicians ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def clinic_get_or_create(*, name: str) -> Clinic:
+    clinic, created = Clinic.objects.get_or_create(name=name)
+    if created:
+        ConsentVersion.objects.create(
+            clinic=clinic, version="1", text=DEFAULT_CONSENT_TEXT, published_at=timezone.now()
+        )
+    return clinic
+
+
+@transaction.atomic
+def clinician_create(
+    *, email: str, password: str, clinic_name: str, is_clinic_admin: bool = False, display_name: str = ""
+) -> User:
+    clinic = clinic_get_or_create(name=clinic_name)
+    _validated_password(password, None)
+    if User.objects.filter(email=normalize_email(email)).exists():
+        raise exceptions.ValidationError({"email": ["An account with this email already exists."]}, code="email_taken")
+    return User.objects.create_user(
+        email=email,
+        password=password,
+        role=Role.CLINICIAN,
+        clinic=clinic,
+        is_clinic_admin=is_clinic_admin,
+        is_staff=is_clinic_admin,
+        display_name=display_name or email.split("@")[0],
+    )
+
+
+# --- Patients and enrollment --------------------------------------------------------------------
+
+# No 0/O, 1/I/L: codes are read aloud and typed from paper.
+_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+_CODE_LENGTH = 12
+
+
+def _normalize_code(code: str) -> str:
+    return "".join(ch for ch in code.upper() if ch.isalnum())
+
+
+def _code_hash(code: str) -> str:
+    return hmac.new(
+        settings.SECRET_KEY.encode(), b"enroll:" + _normalize_code(code).encode(), hashlib.sha256
+    ).hexdigest()
+
+
+@transaction.atomic
+def enrollment_code_issue(*, patient: Patient, issued_by: User | None) -> tuple[str, datetime]:
+    """A fresh single-use code; the patient's previous live code stops working.
+
+    For an enrolled patient (a lost phone) the code lets them set a new password, and redeeming
+    it revokes every existing sign-in.
+    """
+    now = timezone.now()
+    EnrollmentCode.objects.filter(patient=patient, used_at__isnull=True, revoked_at__isnull=True).update(revoked_at=now)
+    raw = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(_CODE_LENGTH))
+    expires_at = now + settings.ENROLLMENT_CODE_TTL
+    EnrollmentCode.objects.create(
+        patient=patient, code_hash=_code_hash(raw), created_by=issued_by, expires_at=expires_at
+    )
+    return "-".join(raw[i : i + 4] for i in range(0, _CODE_LENGTH, 4)), expires_at
+
+
+def enrollment_code_live(code: str, *, for_update: bool = False) -> EnrollmentCode:
+    queryset = EnrollmentCode.objects.select_related("patient__clinic", "patient__user")
+    if for_update:
+        queryset = queryset.select_for_update(of=("self",))
+    found = queryset.filter(
+        code_hash=_code_hash(code), used_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now()
+    ).first()
+    if found is None or found.patient.status == "discharged":
+        raise InvalidCode()
+    return found
+
+
+@transaction.atomic
+def patient_create(
+    *, clinician: User, display_name: str, timezone_name: str, substances: list[str]
+) -> tuple[Patient, str, datetime]:
+    patient = Patient.objects.create(
+        clinic_id=clinician.clinic_id,
+        display_name=display_name,
+        timezone=timezone_name,
+        substances=substances,
+        created_by=clinician,
+    )
+    CareTeamMembership.objects.create(patient=patient, clinician=clinician, added_by=clinician)
+    code, expires_at = enrollment_code_issue(patient=patient, issued_by=clinician)
+    return patient, code, expires_at
+
+
+def patient_enroll(*, code: str, email: str, password: str, consent_version: str, request) -> tuple[User, TokenPair]:
+    email = normalize_email(email)
+    try:
+        with transaction.atomic():
+            enrollment = enrollment_code_live(code, for_update=True)
+            patient = enrollment.patient
+            consent = patient.clinic.current_consent()
+            if consent is None or consent.version != consent_version:
+                raise exceptions.ValidationError(
+                    {"consent_version": ["Please read and accept the clinic's current consent text."]},
+                    code="consent_version_mismatch",
+                )
+            user = patient.user
+            if User.objects.filter(email=email).exclude(pk=getattr(user, "pk", None)).exists():
+                raise exceptions.ValidationError(
+                    {"email": ["An account with this email already exists."]}, code="email_taken"
+                )
+            if user is None:
+                _validated_password(password, None)
+                user = User.objects.create_user(
+                    email=email, password=password, role=Role.PATIENT, clinic=patient.clinic
+                )
+                patient.user = user
+                patient.save(update_fields=["user", "updated_at"])
+            else:
+                # A lost phone: the code proves who they are; every old sign-in ends here.
+                user.email = email
+                user.set_password(_validated_password(password, user))
+                user.is_active = True
+                user.save(update_fields=["email", "password", "is_active"])
+                sign_ins_revoke_all(user=user, reason="re_enrolled")
+            ConsentAcceptance.objects.create(
+                patient=patient, consent_version=consent, ip=client_ip(request), user_agent=user_agent(request)
+            )
+            enrollment.used_at = timezone.now()
+            enrollment.save(update_fields=["used_at"])
+            _login_attempts_reset(email)
+            pair = _sign_in_create(user=user, request=request)
+    except IntegrityError:
+        # Two phones racing with one code, or with one new email: the loser gets a clear 400.
+        raise InvalidCode() from None
+    return user, pair
+
+
+@transaction.atomic
+def patient_update(*, patient: Patient, **changes) -> Patient:
+    for field in ("display_name", "timezone", "substances", "status"):
+        if field in changes:
+            setattr(patient, field, changes[field])
+    if "quiet_hours" in changes:
+        quiet = changes["quiet_hours"]
+        patient.quiet_hours_start = quiet["start"] if quiet else None
+        patient.quiet_hours_end = quiet["end"] if quiet else None
+    patient.save()
+    return patient
+
+
+@transaction.atomic
+def profile_update(*, user: User, **changes) -> User:
+    if user.is_patient:
+        patient_update(patient=user.patient, **changes)
+    elif "display_name" in changes:
+        user.display_name = changes["display_name"]
+        user.save(update_fields=["display_name"])
+    return user
+
+
+@transaction.atomic
+def account_deactivate(*, user: User) -> None:
+    """The patient leaves the app: sign-ins end, reminders stop; the record stays per retention."""
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    sign_ins_revoke_all(user=user, reason="deactivated")
+
+
+def care_team_add(*, patient: Patient, clinician: User, added_by: User) -> CareTeamMembership:
+    if clinician.clinic_id != patient.clinic_id or clinician.role != Role.CLINICIAN:
+        raise exceptions.ValidationError({"clinician": ["No such clinician in this clinic."]}, code="does_not_exist")
+    membership, _ = CareTeamMembership.objects.get_or_create(
+        patient=patient, clinician=clinician, defaults={"added_by": added_by}
+    )
+    return membership
+
+
+def care_team_remove(*, patient: Patient, clinician_id) -> None:
+    CareTeamMembership.objects.filter(patient=patient, clinician_id=clinician_id).delete()
+
+
+# --- Access log ---------------------------------------------------------------------------------
+
+
+def access_log_record(request, *, patients, action: str) -> None:
+    """One row per patient touched, in one bulk insert (SPEC §11)."""
+    now = timezone.now()
+    rows = [
+        AccessLog(
+            at=now,
+            actor_id=request.user.pk,
+            patient_id=getattr(patient, "pk", patient),
+            action=action,
+            path=request.get_full_path()[:500],
+            ip=client_ip(request),
+            user_agent=user_agent(request),
+        )
+        for patient in patients
+    ]
+    if rows:
+        AccessLog.objects.bulk_create(rows)

@@ -1,0 +1,38 @@
+"""JSON-lines logging with a per-request id.
+
+The formatter writes a fixed set of attributes and only the message and exception text: a request
+object, body, note or answer attached to a record never reaches the output.
+"""
+
+import contextvars
+import json
+import logging
+from datetime import UTC, datetime
+
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+
+# Extra attributes a log call may pass; anything else given as `extra` is ignored on purpose.
+_ALLOWED_EXTRA = ("method", "path", "status", "duration_ms", "user_id", "task", "count", "event")
+
+
+class RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get()
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat().replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", None),
+        }
+        for key in _ALLOWED_EXTRA:
+            if hasattr(record, key):
+                line[key] = getattr(record, key)
+        if record.exc_info:
+            line["exc"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str)
