@@ -1,63 +1,151 @@
+"""Django admin for staff. Superusers see everything; a clinic admin sees and manages only their
+own clinic: its clinicians, care teams, consent texts, crisis resources and access log. No
+clinical data is shown here."""
+
+from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.forms import AdminUserCreationForm
 
-from accounts.models import AccessLog, CareTeamMembership, Clinic, ConsentVersion, Patient, User
+from accounts.models import AccessLog, CareTeamMembership, Clinic, ConsentVersion, Patient, Role, User
+
+
+def _is_clinic_admin(request) -> bool:
+    user = request.user
+    return user.is_active and user.is_staff and getattr(user, "is_clinic_admin", False)
+
+
+class ClinicScopedAdmin(admin.ModelAdmin):
+    """Grants a clinic admin the rights named in `clinic_admin_can`, over rows of their clinic."""
+
+    clinic_field = "clinic"
+    clinic_admin_can: tuple[str, ...] = ("view",)
+
+    def _allowed(self, request, action: str) -> bool:
+        return request.user.is_superuser or (_is_clinic_admin(request) and action in self.clinic_admin_can)
+
+    def has_module_permission(self, request):
+        return self._allowed(request, "view")
+
+    def has_view_permission(self, request, obj=None):
+        return self._allowed(request, "view")
+
+    def has_add_permission(self, request):
+        return self._allowed(request, "add")
+
+    def has_change_permission(self, request, obj=None):
+        return self._allowed(request, "change")
+
+    def has_delete_permission(self, request, obj=None):
+        return self._allowed(request, "delete")
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(**{self.clinic_field: request.user.clinic_id})
 
 
 @admin.register(Clinic)
-class ClinicAdmin(admin.ModelAdmin):
+class ClinicAdmin(ClinicScopedAdmin):
+    clinic_field = "pk"
+    clinic_admin_can = ("view", "change")
     list_display = ("name", "created_at")
     search_fields = ("name",)
+    fields = ("name", "contact_phone", "emergency_phone", "crisis_resources", "monitoring_statement")
 
 
 @admin.register(ConsentVersion)
-class ConsentVersionAdmin(admin.ModelAdmin):
+class ConsentVersionAdmin(ClinicScopedAdmin):
+    clinic_admin_can = ("view", "add")
     list_display = ("clinic", "version", "published_at")
+
+    def get_exclude(self, request, obj=None):
+        return () if request.user.is_superuser else ("clinic",)
+
+    def save_model(self, request, obj, form, change):
+        if not request.user.is_superuser:
+            obj.clinic_id = request.user.clinic_id
+        super().save_model(request, obj, form, change)
+
+
+class ClinicianCreationForm(AdminUserCreationForm):
+    class Meta(AdminUserCreationForm.Meta):
+        model = User
+        fields = ("email", "display_name", "is_clinic_admin")
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(ClinicScopedAdmin, BaseUserAdmin):
+    clinic_admin_can = ("view", "add", "change")
+    add_form = ClinicianCreationForm
     ordering = ("email",)
-    list_display = ("email", "role", "clinic", "is_clinic_admin", "is_active")
-    list_filter = ("role", "is_clinic_admin", "is_active", "clinic")
+    list_display = ("email", "display_name", "role", "clinic", "is_clinic_admin", "is_active")
+    list_filter = ("role", "is_clinic_admin", "is_active")
     search_fields = ("email", "display_name")
-    fieldsets = (
-        (None, {"fields": ("email", "password")}),
-        ("Profile", {"fields": ("display_name", "role", "clinic", "is_clinic_admin")}),
-        ("Access", {"fields": ("is_active", "is_staff", "is_superuser")}),
-    )
-    add_fieldsets = ((None, {"fields": ("email", "role", "clinic", "password1", "password2")}),)
+    add_fieldsets = ((None, {"fields": ("email", "display_name", "is_clinic_admin", "password1", "password2")}),)
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return self.add_fieldsets
+        access = ("is_active", "is_clinic_admin") + (("is_staff", "is_superuser") if request.user.is_superuser else ())
+        profile = ("display_name", "role", "clinic") if request.user.is_superuser else ("display_name",)
+        return ((None, {"fields": ("email", "password")}), ("Profile", {"fields": profile}), ("Access", {"fields": access}))
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            # Staff added here are clinicians of the adding admin's clinic; patients enroll by code.
+            obj.role = Role.CLINICIAN
+            obj.email = obj.email.lower()
+            if not request.user.is_superuser or obj.clinic_id is None:
+                obj.clinic_id = request.user.clinic_id
+        obj.is_staff = obj.is_clinic_admin or obj.is_superuser
+        super().save_model(request, obj, form, change)
 
 
 class CareTeamInline(admin.TabularInline):
     model = CareTeamMembership
-    extra = 0
+    extra = 1
     fk_name = "patient"
     fields = ("clinician", "added_at")
     readonly_fields = ("added_at",)
 
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "clinician":
+            queryset = User.objects.filter(role=Role.CLINICIAN, is_active=True)
+            if not request.user.is_superuser:
+                queryset = queryset.filter(clinic_id=request.user.clinic_id)
+            kwargs["queryset"] = queryset
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser or _is_clinic_admin(request)
+
+    has_add_permission = has_change_permission = has_delete_permission = has_view_permission
+
 
 @admin.register(Patient)
-class PatientAdmin(admin.ModelAdmin):
-    """Staff management only: names and care teams, no clinical data."""
+class PatientAdmin(ClinicScopedAdmin):
+    """Names and care teams only: clinical data lives behind the care-team rule, not here."""
 
-    list_display = ("display_name", "clinic", "status", "created_at")
-    list_filter = ("status", "clinic")
+    clinic_admin_can = ("view", "change")
+    list_display = ("display_name", "status", "created_at")
+    list_filter = ("status",)
     search_fields = ("display_name",)
-    fields = ("display_name", "clinic", "status", "timezone")
+    fields = ("display_name", "status")
     inlines = [CareTeamInline]
 
 
+class _ReadOnlyForm(forms.ModelForm):
+    class Meta:
+        model = AccessLog
+        fields: tuple = ()
+
+
 @admin.register(AccessLog)
-class AccessLogAdmin(admin.ModelAdmin):
+class AccessLogAdmin(ClinicScopedAdmin):
+    clinic_field = "patient__clinic"
     list_display = ("at", "actor", "patient", "action", "path", "ip")
     list_filter = ("action",)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+    list_select_related = ("actor", "patient")
+    form = _ReadOnlyForm

@@ -201,6 +201,7 @@ class PatientListCreateView(APIView):
     permission_classes = [IsClinician]
 
     @extend_schema(
+        operation_id="patients_list",
         parameters=[
             OpenApiParameter("q", str, description="Search in display names."),
             OpenApiParameter("ordering", str, enum=["name", "-name", "created", "-created"]),

@@ -106,6 +106,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     def __str__(self) -> str:
         return self.email
 
+    def clean(self):
+        super().clean()
+        self.email = self.email.strip().lower()  # forms validate the lower-case constraint after this
+
     @property
     def is_patient(self) -> bool:
         return self.role == Role.PATIENT

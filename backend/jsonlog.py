@@ -1,12 +1,13 @@
 """JSON-lines logging with a per-request id.
 
-The formatter writes a fixed set of attributes and only the message and exception text: a request
-object, body, note or answer attached to a record never reaches the output.
+The formatter writes a fixed set of attributes, the message, and for an exception its type and
+stack (never its text): a request object, body, note or answer never reaches the output.
 """
 
 import contextvars
 import json
 import logging
+import traceback
 from datetime import UTC, datetime
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
@@ -33,6 +34,10 @@ class JsonFormatter(logging.Formatter):
         for key in _ALLOWED_EXTRA:
             if hasattr(record, key):
                 line[key] = getattr(record, key)
-        if record.exc_info:
-            line["exc"] = self.formatException(record.exc_info)
+        if record.exc_info and record.exc_info[0] is not None:
+            exc_type, _, tb = record.exc_info
+            # Where it failed and what kind of error, but not the exception's message: messages can
+            # quote the input (a note, an answer), and those must never reach a log.
+            line["exc_type"] = f"{exc_type.__module__}.{exc_type.__qualname__}"
+            line["exc_trace"] = "".join(traceback.format_tb(tb))
         return json.dumps(line, default=str)
