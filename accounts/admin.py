@@ -90,7 +90,11 @@ class UserAdmin(ClinicScopedAdmin, BaseUserAdmin):
             return self.add_fieldsets
         access = ("is_active", "is_clinic_admin") + (("is_staff", "is_superuser") if request.user.is_superuser else ())
         profile = ("display_name", "role", "clinic") if request.user.is_superuser else ("display_name",)
-        return ((None, {"fields": ("email", "password")}), ("Profile", {"fields": profile}), ("Access", {"fields": access}))
+        return (
+            (None, {"fields": ("email", "password")}),
+            ("Profile", {"fields": profile}),
+            ("Access", {"fields": access}),
+        )
 
     def save_model(self, request, obj, form, change):
         if not change:

@@ -1,5 +1,6 @@
 import uuid
 import zoneinfo
+from datetime import date, datetime
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
@@ -175,6 +176,12 @@ class Patient(models.Model):
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.timezone)
+
+    def journal_day(self, moment: datetime) -> tuple[date, int]:
+        """The journal day and local hour of an instant: the calendar date and hour of `moment` in
+        the patient's zone (SPEC §3). Computed once, at write time."""
+        local = moment.astimezone(self.zone)
+        return local.date(), local.hour
 
 
 class CareTeamMembership(models.Model):

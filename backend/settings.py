@@ -36,6 +36,26 @@ def _embedded_secret_key() -> str:
 
 # Outside the embedded demo there is no fallback: a missing SECRET_KEY stops the process.
 SECRET_KEY = env_str("SECRET_KEY", _embedded_secret_key()) if EMBEDDED else env_str("SECRET_KEY")
+
+
+def _embedded_field_keys() -> list[str]:
+    from cryptography.fernet import Fernet
+
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    path = VAR_DIR / "field_encryption_key"
+    if not path.exists():
+        path.write_text(Fernet.generate_key().decode())
+        path.chmod(0o600)
+    return [path.read_text().strip()]
+
+
+# Fernet keys for notes at rest, newest first (backend/encryption.py). Required outside the demo.
+FIELD_ENCRYPTION_KEYS = (
+    env_list("FIELD_ENCRYPTION_KEYS", _embedded_field_keys()) if EMBEDDED else env_list("FIELD_ENCRYPTION_KEYS", [])
+)
+if not EMBEDDED and not FIELD_ENCRYPTION_KEYS:
+    env_str("FIELD_ENCRYPTION_KEYS")  # raises with the variable's name
+
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1"] if EMBEDDED else [])
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000" if EMBEDDED else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [PUBLIC_BASE_URL] if PUBLIC_BASE_URL else [])

@@ -11,6 +11,7 @@ handler500 = "backend.api.errors.handler500"
 
 api_v1 = [
     path("", include("accounts.urls")),
+    path("", include("journal.urls")),
 ]
 
 urlpatterns = [

@@ -19,6 +19,7 @@ PRODUCTION_ENV = {
     "ALLOWED_HOSTS": "interlude.example.org",
     "PUBLIC_BASE_URL": "https://interlude.example.org",
     "EMAIL_URL": "smtp://mail.example.org:587",
+    "FIELD_ENCRYPTION_KEYS": "0a3nDGxYqrTrvJJibZgsrkc3uODGV08QkDhfDFwIeoU=",
 }
 
 

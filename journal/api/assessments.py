@@ -1,0 +1,3 @@
+"""assessments API routes."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""entries API routes."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""sessions API routes."""
+
+urlpatterns: list = []

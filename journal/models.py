@@ -1,1 +1,0 @@
-# Models arrive with the journal issue (entries, sessions, assessments).
