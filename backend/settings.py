@@ -262,6 +262,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    "ENUM_NAME_OVERRIDES": {
+        "SubstanceEnum": "accounts.models.SUBSTANCES",
+        "PatientStatusEnum": "accounts.models.PatientStatus",
+        "SyncStatusEnum": "journal.serializers.entries.SYNC_STATUSES",
+    },
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
 }

@@ -45,6 +45,14 @@ def _flatten(details, prefix: str, messages: dict, codes: dict) -> None:
         codes.setdefault(prefix or "non_field_errors", []).append("invalid")
 
 
+def flatten_details(details) -> tuple[dict, dict]:
+    """({"field": [messages]}, {"field": [codes]}) from DRF's get_full_details()."""
+    messages: dict = {}
+    codes: dict = {}
+    _flatten(details, "", messages, codes)
+    return messages, codes
+
+
 _CODE_BY_CLASS = (
     (exceptions.ValidationError, "validation_error"),
     (exceptions.ParseError, "validation_error"),
@@ -86,8 +94,7 @@ def exception_handler(exc, context):
         headers["Retry-After"] = str(max(1, int(exc.wait + 0.999)))
 
     if isinstance(exc, exceptions.ValidationError):
-        messages, codes = {}, {}
-        _flatten(exc.get_full_details(), "", messages, codes)
+        messages, codes = flatten_details(exc.get_full_details())
         body = error_body(code, "Some fields are not valid.", messages, codes)
     elif isinstance(exc, exceptions.Throttled):
         body = error_body(code, "Too many requests; retry later.")

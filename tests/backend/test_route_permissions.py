@@ -2,6 +2,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from tests.routes import CLINICIAN_PREFIXES, PUBLIC_PATHS, fill, schema_operations
+from tests.timeutil import iso_ago
 
 pytestmark = pytest.mark.django_db
 
@@ -63,15 +64,24 @@ def test_clinic_admin_reads_no_journal_outside_care_teams(cast, clients):
     assert clients.admin.get(f"/api/v1/patients/{cast.patient.id}/").status_code == 404
 
 
+def _objects_of(cast, clients) -> dict:
+    """One object of each kind a patient route can name, so every GET can answer 200."""
+    entry = clients.patient.post(
+        "/api/v1/entries/", {"kind": "craving", "occurred_at": iso_ago(hours=1), "craving": 3}, format="json"
+    )
+    return {"patient_id": cast.patient.id, "entry_id": entry.json()["id"]}
+
+
 def test_every_patient_route_writes_an_access_log_row(cast, clients):
     from accounts.models import AccessLog
 
+    objects = _objects_of(cast, clients)
     for method, path in schema_operations():
         if not path.startswith("/api/v1/patients/{patient_id}/") or method != "get":
             continue
         client = clients.admin if path.endswith("/care-team/") else clients.clinician
         before = AccessLog.objects.filter(patient=cast.patient).count()
-        response = client.get(fill(path, patient_id=cast.patient.id))
+        response = client.get(fill(path, **objects))
         assert response.status_code == 200, (path, response.status_code)
         assert AccessLog.objects.filter(patient=cast.patient).count() == before + 1, path
 

@@ -1,0 +1,196 @@
+from datetime import timedelta
+from decimal import Decimal
+
+from django.utils import timezone
+from rest_framework import serializers
+
+from accounts.models import SUBSTANCES
+from backend.api.fields import StrictDateTimeField, StrictIntegerField, StrictNumberField
+from journal.models import COPING, TRIGGERS, Entry, EntryKind, EntryRevision
+
+FUTURE_TOLERANCE = timedelta(minutes=5)
+PAST_LIMIT_BEFORE_PATIENT = timedelta(days=30)
+REQUIRED_BY_KIND = {
+    EntryKind.CHECK_IN: ("craving", "mood"),
+    EntryKind.CRAVING: ("craving",),
+    EntryKind.USE: ("substance",),
+}
+
+
+def _scale(**kwargs):
+    return StrictIntegerField(min_value=0, max_value=10, required=False, allow_null=True, **kwargs)
+
+
+class VocabularyListField(serializers.ListField):
+    """Up to ten unique words from a fixed vocabulary."""
+
+    def __init__(self, vocabulary, **kwargs):
+        super().__init__(child=serializers.ChoiceField(choices=vocabulary), max_length=10, required=False, **kwargs)
+
+    def to_internal_value(self, data):
+        values = super().to_internal_value(data)
+        if len(set(values)) != len(values):
+            raise serializers.ValidationError("Each word may appear once.", code="duplicate")
+        return values
+
+
+class SleepHoursField(StrictNumberField):
+    default_error_messages = {"step": "Sleep is counted in quarter hours (e.g. 7.25)."}
+
+    def __init__(self, **kwargs):
+        super().__init__(max_digits=6, decimal_places=2, min_value=Decimal(0), max_value=Decimal(24), **kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if (value * 4) % 1 != 0:
+            self.fail("step")
+        return value
+
+
+def content_errors(content: dict, patient, now) -> tuple[dict, dict]:
+    """Cross-field rules of SPEC §5 over a whole entry's content: (messages, codes) by field."""
+    messages: dict[str, list[str]] = {}
+    codes: dict[str, list[str]] = {}
+
+    def add(field: str, message: str, code: str) -> None:
+        messages.setdefault(field, []).append(message)
+        codes.setdefault(field, []).append(code)
+
+    for field in REQUIRED_BY_KIND.get(content.get("kind"), ()):
+        if content.get(field) is None:
+            add(field, f"A {content['kind']} entry needs {field}.", "required")
+    occurred_at = content.get("occurred_at")
+    if occurred_at is not None:
+        if occurred_at > now + FUTURE_TOLERANCE:
+            add("occurred_at", "This time is in the future.", "occurred_at_in_future")
+        elif occurred_at < patient.created_at - PAST_LIMIT_BEFORE_PATIENT:
+            add("occurred_at", "This time is too long before you joined.", "occurred_at_too_old")
+    return messages, codes
+
+
+def as_validation_error(messages: dict, codes: dict) -> serializers.ValidationError:
+    return serializers.ValidationError(
+        {
+            field: [serializers.ErrorDetail(m, code=c) for m, c in zip(messages[field], codes[field], strict=True)]
+            for field in messages
+        }
+    )
+
+
+class EntryInputSerializer(serializers.Serializer):
+    """What a phone may send for an entry. Server-owned fields are not fields here, so they are
+    never taken from a body."""
+
+    id = serializers.UUIDField(required=False)
+    kind = serializers.ChoiceField(choices=EntryKind.choices)
+    occurred_at = StrictDateTimeField()
+    craving = _scale()
+    mood = _scale()
+    anxiety = _scale()
+    sleep_hours = SleepHoursField(required=False, allow_null=True)
+    substance = serializers.ChoiceField(choices=SUBSTANCES, required=False, allow_null=True)
+    amount = serializers.CharField(max_length=100, required=False, allow_blank=True, trim_whitespace=False)
+    triggers = VocabularyListField(TRIGGERS)
+    coping = VocabularyListField(COPING)
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, trim_whitespace=False)
+    prompt_id = serializers.UUIDField(required=False, allow_null=True)
+
+    def validate(self, attrs):
+        if not self.partial:
+            messages, codes = content_errors(attrs, self.context["patient"], timezone.now())
+            if messages:
+                raise as_validation_error(messages, codes)
+        return attrs
+
+
+class SyncItemSerializer(EntryInputSerializer):
+    base_version = StrictIntegerField(min_value=1, required=False)
+
+
+class SyncRequestSerializer(serializers.Serializer):
+    entries = serializers.ListField(child=serializers.JSONField(), max_length=500, allow_empty=True)
+
+
+class EntrySerializer(serializers.ModelSerializer):
+    sleep_hours = serializers.FloatField(allow_null=True)
+    edited = serializers.BooleanField()
+
+    class Meta:
+        model = Entry
+        fields = [
+            "id",
+            "kind",
+            "occurred_at",
+            "local_date",
+            "craving",
+            "mood",
+            "anxiety",
+            "sleep_hours",
+            "substance",
+            "amount",
+            "triggers",
+            "coping",
+            "note",
+            "prompt_id",
+            "received_at",
+            "late",
+            "version",
+            "edited",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class SupportResourceSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    phone = serializers.CharField(allow_blank=True)
+    sms = serializers.CharField(allow_blank=True)
+    url = serializers.CharField(allow_blank=True)
+
+
+class SupportSerializer(serializers.Serializer):
+    message = serializers.CharField()
+    resources = SupportResourceSerializer(many=True)
+    monitored = serializers.CharField()
+
+
+class EntryWithSupportSerializer(EntrySerializer):
+    support = SupportSerializer(required=False, help_text="Present when this write fired a high or urgent alert.")
+
+    class Meta(EntrySerializer.Meta):
+        fields = EntrySerializer.Meta.fields + ["support"]
+        read_only_fields = fields
+
+
+SYNC_STATUSES = ("created", "unchanged", "updated", "conflict", "invalid")
+
+
+class SyncResultSerializer(serializers.Serializer):
+    id = serializers.UUIDField(allow_null=True)
+    status = serializers.ChoiceField(choices=SYNC_STATUSES)
+    version = serializers.IntegerField(allow_null=True)
+    errors = serializers.DictField(required=False)
+
+
+class SyncResponseSerializer(serializers.Serializer):
+    results = SyncResultSerializer(many=True)
+    server_time = serializers.DateTimeField()
+    support = SupportSerializer(required=False)
+
+
+class ChangeSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    deleted = serializers.BooleanField(required=False)
+
+
+class ChangesResponseSerializer(serializers.Serializer):
+    results = EntrySerializer(many=True, help_text="Changed entries; deleted ones as {id, deleted: true}.")
+    cursor = serializers.CharField()
+    has_more = serializers.BooleanField()
+
+
+class EntryRevisionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = EntryRevision
+        fields = ["version", "content", "note", "replaced_at"]

@@ -1,0 +1,260 @@
+"""Writes of journal entries (SPEC §5): create (idempotent by the phone's id), edit, delete, sync.
+
+Every write first bumps the patient's JournalSequence with one UPDATE … RETURNING. That takes the
+patient's row lock until commit, which (1) serialises one patient's writes, so two requests racing
+with the same id find each other instead of colliding, and (2) hands out change_seq numbers in
+commit order, which is what lets the changes feed promise that a cursor never skips a change.
+"""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+from rest_framework.exceptions import NotFound
+
+from accounts.models import Patient
+from backend.api.exceptions import Conflict, PreconditionFailed
+from journal.models import Entry, EntryRevision, JournalSequence
+from journal.risk import Written, evaluate_writes
+from journal.serializers.entries import as_validation_error, content_errors
+
+CLIENT_FIELDS = (
+    "kind", "occurred_at", "craving", "mood", "anxiety", "sleep_hours", "substance", "amount", "triggers",
+    "coping", "note", "prompt_id",
+)  # fmt: skip
+LATE_AFTER = timedelta(hours=24)
+
+
+def sequence_allocate(patient_id, count: int) -> int:
+    """Reserves `count` change numbers for this patient; returns the last one. Holds the patient's
+    journal lock until the transaction ends."""
+    table = JournalSequence._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (patient_id, last_seq) VALUES (%s, %s) "  # noqa: S608 - table from the model
+            f"ON CONFLICT (patient_id) DO UPDATE SET last_seq = {table}.last_seq + %s RETURNING last_seq",
+            [patient_id, count, count],
+        )
+        return cursor.fetchone()[0]
+
+
+def canonical(content: dict) -> dict:
+    """The comparable form of an entry's client content: what "the same content" means."""
+    sleep = content.get("sleep_hours")
+    occurred_at = content.get("occurred_at")
+    return {
+        "kind": content.get("kind"),
+        "occurred_at": occurred_at.astimezone(UTC).isoformat() if occurred_at else None,
+        "craving": content.get("craving"),
+        "mood": content.get("mood"),
+        "anxiety": content.get("anxiety"),
+        "sleep_hours": str(Decimal(sleep).quantize(Decimal("0.01"))) if sleep is not None else None,
+        "substance": content.get("substance"),
+        "amount": content.get("amount") or "",
+        "triggers": list(content.get("triggers") or []),
+        "coping": list(content.get("coping") or []),
+        "note": content.get("note") or "",
+        "prompt_id": str(content["prompt_id"]) if content.get("prompt_id") else None,
+    }
+
+
+def _stored_content(entry: Entry) -> dict:
+    return {field: getattr(entry, field) for field in CLIENT_FIELDS}
+
+
+def _apply(entry: Entry, content: dict, *, patient: Patient, now: datetime) -> None:
+    for field in CLIENT_FIELDS:
+        value = content.get(field)
+        if field in ("amount", "note"):
+            value = value or ""
+        elif field in ("triggers", "coping"):
+            value = list(value or [])
+        setattr(entry, field, value)
+    entry.local_date, entry.local_hour = patient.journal_day(entry.occurred_at)
+    # Received more than a day after it happened: the phone was offline. Kept, but marked late.
+    entry.late = entry.received_at - entry.occurred_at > LATE_AFTER
+
+
+def _new_entry(*, patient: Patient, content: dict, entry_id, seq: int, now: datetime) -> Entry:
+    entry = Entry(
+        id=entry_id or uuid.uuid4(),
+        patient=patient,
+        received_at=now,
+        change_seq=seq,
+        created_at=now,
+        updated_at=now,
+    )
+    _apply(entry, content, patient=patient, now=now)
+    return entry
+
+
+def _revision_of(entry: Entry, now: datetime) -> EntryRevision:
+    content = canonical(_stored_content(entry))
+    note = content.pop("note")
+    return EntryRevision(entry=entry, version=entry.version, content=content, note=note, replaced_at=now)
+
+
+def _bump(entry: Entry, *, seq: int, now: datetime) -> None:
+    entry.version += 1
+    entry.change_seq = seq
+    entry.updated_at = now
+
+
+def _raise_if_invalid(content: dict, patient: Patient, now: datetime) -> None:
+    messages, codes = content_errors(content, patient, now)
+    if messages:
+        raise as_validation_error(messages, codes)
+
+
+def entry_create(*, patient: Patient, data: dict) -> tuple[Entry, bool, dict | None]:
+    """Creates an entry; the same id with the same content again is a safe retry (created=False).
+
+    Returns (entry, created, support). The same id with other content, a deleted entry's id or
+    another patient's id is a 409.
+    """
+    now = timezone.now()
+    entry_id = data.get("id")
+    with transaction.atomic():
+        seq = sequence_allocate(patient.pk, 1)
+        if entry_id is not None:
+            existing = Entry.objects.filter(pk=entry_id).first()
+            if existing is not None:
+                if existing.patient_id != patient.pk or existing.is_deleted:
+                    raise Conflict("This id is already taken.")
+                if canonical(_stored_content(existing)) != canonical(data):
+                    raise Conflict("An entry with this id and other content exists.")
+                return existing, False, None
+        entry = _new_entry(patient=patient, content=data, entry_id=entry_id, seq=seq, now=now)
+        try:
+            with transaction.atomic():
+                entry.save(force_insert=True)
+        except IntegrityError:
+            # Only another patient's concurrent write can get here (this patient's are serialised).
+            raise Conflict("This id is already taken.") from None
+        support = evaluate_writes(Written(patient=patient, entries=[entry]))
+    return entry, True, support
+
+
+def _own_live_entry(patient: Patient, entry_id) -> Entry:
+    entry = Entry.objects.select_for_update().filter(pk=entry_id, patient=patient, deleted_at__isnull=True).first()
+    if entry is None:
+        raise NotFound()
+    return entry
+
+
+def _check_if_match(entry: Entry, if_match: int | None) -> None:
+    if if_match is not None and if_match != entry.version:
+        raise PreconditionFailed(f"The entry is at version {entry.version}.")
+
+
+def entry_update(*, patient: Patient, entry_id, changes: dict, if_match: int | None) -> tuple[Entry, dict | None]:
+    """Edits an entry: bumps its version and keeps the previous content as a revision."""
+    now = timezone.now()
+    with transaction.atomic():
+        seq = sequence_allocate(patient.pk, 1)
+        entry = _own_live_entry(patient, entry_id)
+        _check_if_match(entry, if_match)
+        merged = {**_stored_content(entry), **{k: v for k, v in changes.items() if k in CLIENT_FIELDS}}
+        if canonical(merged) == canonical(_stored_content(entry)):
+            return entry, None
+        _raise_if_invalid(merged, patient, now)
+        _revision_of(entry, now).save()
+        _apply(entry, merged, patient=patient, now=now)
+        _bump(entry, seq=seq, now=now)
+        entry.save()
+        support = evaluate_writes(Written(patient=patient, entries=[entry]))
+    return entry, support
+
+
+def entry_delete(*, patient: Patient, entry_id, if_match: int | None) -> None:
+    """Leaves a tombstone: out of every figure, still in the changes feed for other devices."""
+    now = timezone.now()
+    with transaction.atomic():
+        seq = sequence_allocate(patient.pk, 1)
+        entry = _own_live_entry(patient, entry_id)
+        _check_if_match(entry, if_match)
+        entry.deleted_at = now
+        _bump(entry, seq=seq, now=now)
+        entry.save(update_fields=["deleted_at", "version", "change_seq", "updated_at"])
+
+
+def entries_sync(*, patient: Patient, items: list[dict]) -> dict:
+    """An offline batch (SPEC §5): one transaction, bulk writes, a status per item.
+
+    `items` are validated items ({"data": {...}} with their internal values, or {"errors": ...}).
+    A replay of the same batch creates nothing new: every item comes back `unchanged`.
+    """
+    for attempt in range(2):
+        try:
+            return _sync_once(patient=patient, items=items)
+        except IntegrityError:
+            # Another patient inserted one of these ids at the same instant; re-read and retry once.
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _sync_once(*, patient: Patient, items: list[dict]) -> dict:
+    now = timezone.now()
+    results: list[dict] = []
+    creates: list[Entry] = []
+    updates: list[Entry] = []
+    revisions: list[EntryRevision] = []
+    with transaction.atomic():
+        valid = [item["data"] for item in items if "data" in item]
+        last_seq = sequence_allocate(patient.pk, max(len(valid), 1))
+        next_seq = iter(range(last_seq - len(valid) + 1, last_seq + 1))
+        ids = [data["id"] for data in valid if data.get("id")]
+        existing = {entry.id: entry for entry in Entry.objects.filter(pk__in=ids)} if ids else {}
+        seen_in_batch: dict = {}
+        for item in items:
+            if "errors" in item:
+                results.append({"id": item.get("id"), "status": "invalid", "version": None, "errors": item["errors"]})
+                continue
+            data = item["data"]
+            entry_id = data.get("id") or uuid.uuid4()
+            if entry_id in seen_in_batch:
+                first = seen_in_batch[entry_id]
+                same = canonical(_stored_content(first)) == canonical(data)
+                results.append(
+                    {"id": entry_id, "status": "unchanged" if same else "conflict", "version": first.version}
+                )
+                continue
+            entry = existing.get(entry_id)
+            if entry is None:
+                entry = _new_entry(patient=patient, content=data, entry_id=entry_id, seq=next(next_seq), now=now)
+                creates.append(entry)
+                status = "created"
+            elif entry.patient_id != patient.pk:
+                results.append({"id": entry_id, "status": "conflict", "version": None})
+                continue
+            elif entry.is_deleted:
+                status = "conflict"
+            elif canonical(_stored_content(entry)) == canonical(data):
+                status = "unchanged"
+            elif data.get("base_version") == entry.version:
+                revisions.append(_revision_of(entry, now))
+                _apply(entry, data, patient=patient, now=now)
+                _bump(entry, seq=next(next_seq), now=now)
+                updates.append(entry)
+                status = "updated"
+            else:
+                status = "conflict"
+            seen_in_batch[entry_id] = entry
+            results.append({"id": entry_id, "status": status, "version": entry.version})
+        if creates:
+            Entry.objects.bulk_create(creates)
+        if updates:
+            Entry.objects.bulk_update(updates, [*CLIENT_FIELDS, "local_date", "local_hour", "late", "version",
+                                                "change_seq", "updated_at"])  # fmt: skip
+        if revisions:
+            EntryRevision.objects.bulk_create(revisions)
+        support = (
+            evaluate_writes(Written(patient=patient, entries=[*creates, *updates])) if creates or updates else None
+        )
+    response = {"results": results, "server_time": now}
+    if support:
+        response["support"] = support
+    return response
