@@ -1,3 +1,3 @@
-from journal.api import assessments, entries, sessions
+from journal.api import assessments, entries, exports, sessions
 
-urlpatterns = [*entries.urlpatterns, *assessments.urlpatterns, *sessions.urlpatterns]
+urlpatterns = [*entries.urlpatterns, *assessments.urlpatterns, *sessions.urlpatterns, *exports.urlpatterns]

@@ -69,7 +69,12 @@ def _objects_of(cast, clients) -> dict:
     entry = clients.patient.post(
         "/api/v1/entries/", {"kind": "craving", "occurred_at": iso_ago(hours=1), "craving": 3}, format="json"
     )
-    return {"patient_id": cast.patient.id, "entry_id": entry.json()["id"]}
+    session = clients.clinician.post(
+        f"/api/v1/patients/{cast.patient.id}/sessions/",
+        {"kind": "medical", "starts_at": iso_ago(days=1), "duration_minutes": 30},
+        format="json",
+    )
+    return {"patient_id": cast.patient.id, "entry_id": entry.json()["id"], "session_id": session.json()["id"]}
 
 
 def test_every_patient_route_writes_an_access_log_row(cast, clients):

@@ -108,7 +108,9 @@ def test_sync_query_count_does_not_grow_with_the_batch(clients, django_assert_ma
 
 
 def test_sync_carries_one_support_block_when_an_item_fires(clients, monkeypatch):
-    monkeypatch.setattr(risk, "RULES", [lambda written: "high" if any(e.kind == "use" for e in written.entries) else None])
+    monkeypatch.setattr(
+        risk, "RULES", [lambda written: "high" if any(e.kind == "use" for e in written.entries) else None]
+    )
     quiet = sync(clients.patient, [item()]).json()
     assert "support" not in quiet
     loud = sync(clients.patient, [item(), item(kind="use", substance="cocaine")]).json()
@@ -245,3 +247,13 @@ def _content() -> dict:
 def test_anonymous_and_clinicians_cannot_sync(clients):
     assert APIClient().post("/api/v1/entries/sync/", {"entries": []}, format="json").status_code == 401
     assert sync(clients.clinician, []).status_code == 403
+
+
+def test_changes_query_count_is_flat(clients, django_assert_num_queries):
+    sync(clients.patient, [item() for _ in range(3)])
+    # Queries: sign-in with user and patient, one page of changes.
+    with django_assert_num_queries(2):
+        changes(clients.patient)
+    sync(clients.patient, [item() for _ in range(150)])
+    with django_assert_num_queries(2):
+        assert len(changes(clients.patient)["results"]) == 153

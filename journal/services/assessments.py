@@ -1,0 +1,81 @@
+"""Writes of questionnaires (SPEC §6)."""
+
+import uuid
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, transaction
+
+from accounts.models import Patient
+from backend.api.exceptions import Conflict
+from journal.instruments import instrument
+from journal.models import Assessment
+from journal.risk import Written, evaluate_writes
+
+LATE_AFTER = timedelta(hours=24)
+
+_CONFLICT_MESSAGE = "An assessment with this id already exists with other content."
+
+
+def _stored(assessment_id) -> Assessment | None:
+    return Assessment.objects.filter(pk=assessment_id).first()
+
+
+def _same_content(stored: Assessment, *, patient: Patient, data: dict) -> bool:
+    return (
+        stored.patient_id == patient.pk
+        and stored.instrument == data["instrument"]
+        and list(stored.answers) == list(data["answers"])
+        and stored.completed_at == data["completed_at"]
+        and stored.prompt_id == data.get("prompt_id")
+    )
+
+
+def _replayed(stored: Assessment, *, patient: Patient, data: dict) -> Assessment:
+    """A retry of a stored assessment, or a conflict. Another patient's id is answered exactly like
+    a changed one, so the 409 says nothing about whose it is or what it holds."""
+    if not _same_content(stored, patient=patient, data=data):
+        raise Conflict(_CONFLICT_MESSAGE)
+    return stored
+
+
+@transaction.atomic
+def assessment_create(*, patient: Patient, data: dict, request_time: datetime) -> tuple[Assessment, bool, dict | None]:
+    """Stores a completed questionnaire with its score; idempotent by the client's id.
+
+    `data` is what AssessmentCreateSerializer validated. Returns (assessment, created, support):
+    `created` is False for a safe retry (the stored row, unchanged); `support` is the block to show
+    when a new assessment fired a high or urgent alert.
+    """
+    assessment_id = data.get("id") or uuid.uuid4()
+    stored = _stored(assessment_id)
+    if stored is not None:
+        return _replayed(stored, patient=patient, data=data), False, None
+
+    completed_at = data["completed_at"]
+    score, severity = instrument(data["instrument"]).score(data["answers"])
+    assessment = Assessment(
+        id=assessment_id,
+        patient=patient,
+        instrument=data["instrument"],
+        answers=list(data["answers"]),
+        score=score,
+        severity=severity,
+        completed_at=completed_at,
+        local_date=patient.journal_day(completed_at)[0],
+        prompt_id=data.get("prompt_id"),
+        received_at=request_time,
+        late=request_time - completed_at > LATE_AFTER,
+    )
+    try:
+        # A parallel retry with the same id can insert between our read and this insert; the
+        # savepoint keeps the outer transaction usable so we can read what it stored.
+        with transaction.atomic():
+            assessment.save(force_insert=True)
+    except IntegrityError:
+        stored = _stored(assessment_id)
+        if stored is None:
+            raise
+        return _replayed(stored, patient=patient, data=data), False, None
+
+    support = evaluate_writes(Written(patient=patient, assessments=[assessment]))
+    return assessment, True, support
