@@ -1,6 +1,6 @@
 import uuid
 import zoneinfo
-from datetime import date, datetime
+from datetime import date, datetime, time
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
@@ -33,6 +33,14 @@ class Clinic(models.Model):
     monitoring_statement = models.CharField(
         max_length=300, default="Your care team reads the journal on weekdays during office hours."
     )
+    # Reminders by email when a patient has no active phone (SPEC §7); a clinic may forbid it.
+    email_reminders_allowed = models.BooleanField(default=True)
+    # Intensive sampling after each ketamine session (SPEC §7): craving checks on the days after.
+    sampling_days = models.PositiveSmallIntegerField(default=3)
+    sampling_prompts_per_day = models.PositiveSmallIntegerField(default=3)
+    sampling_window_start = models.TimeField(default=time(9, 0))
+    sampling_window_end = models.TimeField(default=time(21, 0))
+    sampling_min_gap_minutes = models.PositiveSmallIntegerField(default=60)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

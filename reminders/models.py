@@ -1,1 +1,157 @@
-# Models arrive with the reminders issue (schedules, prompts, devices).
+"""Schedules say when to remind; each reminder they produce is a Prompt row (SPEC §7).
+
+The database is the source of truth for every pending send: the sweeper claims due prompts by
+`next_attempt_at` (indexed, partial on status='scheduled'), a delivery task re-claims its prompt
+with a lease before sending, and a retry is a new `next_attempt_at`, never a long Celery ETA.
+"""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from accounts.models import Patient
+from journal.models import Instrument, TherapySession
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class ScheduleKind(models.TextChoices):
+    CHECK_IN = "check_in"
+    ASSESSMENT = "assessment"
+    CUSTOM = "custom"
+
+
+class Schedule(models.Model):
+    """When to remind one patient: a fixed local time or a window (a random time inside it each
+    day), on some weekdays. Times are the patient's wall-clock time."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="schedules")
+    kind = models.CharField(max_length=16, choices=ScheduleKind.choices)
+    instrument = models.CharField(max_length=8, choices=Instrument.choices, null=True, blank=True)
+    message = models.CharField(max_length=200, blank=True, default="")
+    days = models.JSONField(default=list)  # weekday codes from WEEKDAYS; stored in full, never empty
+    time = models.TimeField(null=True, blank=True)
+    window_start = models.TimeField(null=True, blank=True)
+    window_end = models.TimeField(null=True, blank=True)
+    expires_after_minutes = models.PositiveSmallIntegerField(default=120)
+    enabled = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(kind__in=ScheduleKind.values), name="schedule_kind_valid"),
+            models.CheckConstraint(
+                condition=Q(time__isnull=False, window_start__isnull=True, window_end__isnull=True)
+                | Q(time__isnull=True, window_start__isnull=False, window_end__isnull=False),
+                name="schedule_time_xor_window",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind=ScheduleKind.ASSESSMENT) | Q(instrument__isnull=False),
+                name="schedule_assessment_has_instrument",
+            ),
+            models.CheckConstraint(
+                condition=Q(expires_after_minutes__gte=15, expires_after_minutes__lte=1440),
+                name="schedule_expiry_15_1440",
+            ),
+        ]
+
+
+class PromptKind(models.TextChoices):
+    CHECK_IN = "check_in"
+    ASSESSMENT = "assessment"
+    CUSTOM = "custom"
+    CRAVING_CHECK = "craving_check"  # intensive sampling after a ketamine session
+
+
+class PromptStatus(models.TextChoices):
+    SCHEDULED = "scheduled"
+    SKIPPED = "skipped"
+    SENT = "sent"
+    RECEIVED = "received"
+    COMPLETED = "completed"
+    EXPIRED = "expired"
+    FAILED = "failed"
+
+
+class Prompt(models.Model):
+    """One reminder, unique per source (a schedule or a ketamine session), journal day and slot."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="prompts")
+    schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, null=True, blank=True, related_name="prompts")
+    session = models.ForeignKey(TherapySession, on_delete=models.CASCADE, null=True, blank=True, related_name="prompts")
+    kind = models.CharField(max_length=16, choices=PromptKind.choices)
+    instrument = models.CharField(max_length=8, choices=Instrument.choices, null=True, blank=True)
+    message = models.CharField(max_length=200, blank=True, default="")
+    local_date = models.DateField()
+    slot = models.PositiveSmallIntegerField(default=0)
+    scheduled_for = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=PromptStatus.choices, default=PromptStatus.SCHEDULED)
+    skip_reason = models.CharField(max_length=32, blank=True, default="")
+    # Delivery bookkeeping: the sweeper's due-time column, the lease a sender holds, attempts so far.
+    next_attempt_at = models.DateTimeField()
+    lease_owner = models.CharField(max_length=64, blank=True, default="")
+    lease_until = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=200, blank=True, default="")
+    channel = models.CharField(max_length=8, blank=True, default="")  # push or email, once sent
+    sent_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=PromptStatus.values), name="prompt_status_valid"),
+            models.CheckConstraint(
+                condition=Q(schedule__isnull=False, session__isnull=True)
+                | Q(schedule__isnull=True, session__isnull=False),
+                name="prompt_one_source",
+            ),
+            models.UniqueConstraint(
+                fields=["schedule", "local_date", "slot"],
+                condition=Q(schedule__isnull=False),
+                name="prompt_once_per_schedule_day_slot",
+            ),
+            models.UniqueConstraint(
+                fields=["session", "local_date", "slot"],
+                condition=Q(session__isnull=False),
+                name="prompt_once_per_session_day_slot",
+            ),
+        ]
+        indexes = [
+            # The sweeper's query: due, still to send. Partial, so it stays small however many
+            # prompts history holds.
+            models.Index(fields=["next_attempt_at"], condition=Q(status="scheduled"), name="prompt_due"),
+            models.Index(fields=["patient", "status", "-scheduled_for"], name="prompt_inbox"),
+            models.Index(fields=["patient", "local_date"], name="prompt_patient_day"),
+        ]
+
+
+class Platform(models.TextChoices):
+    ANDROID = "android"
+    IOS = "ios"
+
+
+class Device(models.Model):
+    """A phone that can receive pushes: a patient's, or a clinician's (for alert notifications)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="devices")
+    platform = models.CharField(max_length=8, choices=Platform.choices)
+    token = models.CharField(max_length=512, unique=True)
+    active = models.BooleanField(default=True)
+    deactivated_reason = models.CharField(max_length=32, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user"], condition=Q(active=True), name="device_active_by_user")]

@@ -17,6 +17,7 @@ from rest_framework.exceptions import NotFound
 from accounts.models import Patient
 from backend.api.exceptions import Conflict, PreconditionFailed
 from journal.models import Entry, EntryRevision, JournalSequence
+from journal.prompt_answers import prompt_answered
 from journal.risk import Written, evaluate_writes
 from journal.serializers.entries import as_validation_error, content_errors
 
@@ -87,6 +88,9 @@ def _new_entry(*, patient: Patient, content: dict, entry_id, seq: int, now: date
         updated_at=now,
     )
     _apply(entry, content, patient=patient, now=now)
+    # Answering a prompt completes it; answering one that had already expired makes the entry late.
+    if prompt_answered(patient=patient, prompt_id=entry.prompt_id, answered_at=entry.occurred_at):
+        entry.late = True
     return entry
 
 
