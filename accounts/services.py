@@ -30,6 +30,7 @@ from accounts.models import (
     User,
 )
 from accounts.tokens import InvalidToken, TokenPair, pair_for, read_refresh
+from backend import hooks
 from backend.api.client import client_ip, user_agent
 from backend.api.exceptions import InvalidCode
 
@@ -375,6 +376,8 @@ def patient_update(*, patient: Patient, **changes) -> Patient:
         patient.quiet_hours_start = quiet["start"] if quiet else None
         patient.quiet_hours_end = quiet["end"] if quiet else None
     patient.save()
+    if changes.keys() & {"timezone", "quiet_hours", "status"}:
+        hooks.patient_reminder_settings_changed.call(patient=patient)
     return patient
 
 
@@ -394,6 +397,8 @@ def account_deactivate(*, user: User) -> None:
     user.is_active = False
     user.save(update_fields=["is_active"])
     sign_ins_revoke_all(user=user, reason="deactivated")
+    if user.is_patient:
+        hooks.patient_reminder_settings_changed.call(patient=user.patient)
 
 
 def care_team_add(*, patient: Patient, clinician: User, added_by: User) -> CareTeamMembership:

@@ -12,4 +12,8 @@ app.autodiscover_tasks()
 app.conf.beat_schedule = {
     "heartbeat": {"task": "backend.tasks.heartbeat", "schedule": 10.0},
     "purge-expired-sign-ins": {"task": "accounts.tasks.purge_expired_refresh_tokens", "schedule": 3600.0},
+    # The one prompt sweeper: claims due prompts by their indexed due time, hands them to workers.
+    "sweep-due-prompts": {"task": "reminders.tasks.sweep_due_prompts", "schedule": 60.0},
+    # Keeps PROMPT_PLAN_DAYS of prompts ahead as rows for every active patient.
+    "plan-prompts": {"task": "reminders.tasks.plan_prompts", "schedule": 900.0},
 }

@@ -195,6 +195,9 @@ CELERY_TASK_QUEUES = (
     # Urgent alert notifications never wait behind a backlog of prompts.
     Queue("alerts_urgent", Exchange("alerts_urgent"), routing_key="alerts_urgent"),
 )
+CELERY_TASK_ROUTES = {
+    "reminders.tasks.deliver_prompts": {"queue": "prompts"},
+}
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -273,6 +276,20 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
 }
+
+# --- Reminders ----------------------------------------------------------------------------------
+# Push goes through FCM HTTP v1. Both Google hosts are configurable so tests (and proxies) can
+# point them at a loopback server; without a project and credentials push is off and reminders
+# fall back to email where the clinic allows it.
+FCM_PROJECT_ID = env_str("FCM_PROJECT_ID", "")
+FCM_CREDENTIALS_FILE = env_str("FCM_CREDENTIALS_FILE", "")
+FCM_ENDPOINT = env_str("FCM_ENDPOINT", "https://fcm.googleapis.com")
+FCM_TOKEN_URI = env_str("FCM_TOKEN_URI", "")  # overrides the service account's token_uri when set
+FCM_TIMEOUT_SECONDS = float(env_str("FCM_TIMEOUT_SECONDS", "10"))
+# A sender holds a prompt this long; a worker that dies mid-send loses it to the next sweep.
+PROMPT_SEND_LEASE_SECONDS = env_int("PROMPT_SEND_LEASE_SECONDS", 60)
+PROMPT_SWEEP_BATCH = env_int("PROMPT_SWEEP_BATCH", 1000)
+PROMPT_PLAN_DAYS = 2  # prompts exist as rows this many journal days ahead
 
 # --- Email ---------------------------------------------------------------------------------------
 _email = dj_email_url.parse(env_str("EMAIL_URL", "console://" if EMBEDDED else "smtp://localhost:25"))

@@ -12,6 +12,7 @@ handler500 = "backend.api.errors.handler500"
 api_v1 = [
     path("", include("accounts.urls")),
     path("", include("journal.urls")),
+    path("", include("reminders.urls")),
 ]
 
 urlpatterns = [

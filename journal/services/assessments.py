@@ -6,10 +6,10 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, transaction
 
 from accounts.models import Patient
+from backend import hooks
 from backend.api.exceptions import Conflict
 from journal.instruments import instrument
 from journal.models import Assessment
-from journal.prompt_answers import prompt_answered
 from journal.risk import Written, evaluate_writes
 
 LATE_AFTER = timedelta(hours=24)
@@ -67,7 +67,9 @@ def assessment_create(*, patient: Patient, data: dict, request_time: datetime) -
         received_at=request_time,
         late=request_time - completed_at > LATE_AFTER,
     )
-    if prompt_answered(patient=patient, prompt_id=assessment.prompt_id, answered_at=completed_at):
+    if assessment.prompt_id and any(
+        hooks.prompt_answered.call(patient=patient, prompt_id=assessment.prompt_id, answered_at=completed_at)
+    ):
         assessment.late = True
     try:
         # A parallel retry with the same id can insert between our read and this insert; the

@@ -15,9 +15,9 @@ from django.utils import timezone
 from rest_framework.exceptions import NotFound
 
 from accounts.models import Patient
+from backend import hooks
 from backend.api.exceptions import Conflict, PreconditionFailed
 from journal.models import Entry, EntryRevision, JournalSequence
-from journal.prompt_answers import prompt_answered
 from journal.risk import Written, evaluate_writes
 from journal.serializers.entries import as_validation_error, content_errors
 
@@ -89,7 +89,9 @@ def _new_entry(*, patient: Patient, content: dict, entry_id, seq: int, now: date
     )
     _apply(entry, content, patient=patient, now=now)
     # Answering a prompt completes it; answering one that had already expired makes the entry late.
-    if prompt_answered(patient=patient, prompt_id=entry.prompt_id, answered_at=entry.occurred_at):
+    if entry.prompt_id and any(
+        hooks.prompt_answered.call(patient=patient, prompt_id=entry.prompt_id, answered_at=entry.occurred_at)
+    ):
         entry.late = True
     return entry
 

@@ -11,6 +11,7 @@ from django.db import transaction
 from rest_framework import exceptions
 
 from accounts.models import Patient, User
+from backend import hooks
 from journal.models import SessionKind, TherapySession
 
 _KETAMINE_ONLY = ("route", "dose_mg")
@@ -48,6 +49,7 @@ def session_create(*, patient: Patient, created_by: User, data: dict[str, Any]) 
     _ketamine_fields_check(kind=session.kind, route=session.route, dose_mg=session.dose_mg)
     session.local_date = patient.journal_day(session.starts_at)[0]
     session.save()
+    hooks.therapy_session_changed.call(session=session, deleted=False)
     return session
 
 
@@ -66,10 +68,12 @@ def session_update(*, session: TherapySession, data: dict[str, Any]) -> TherapyS
         changed.append("local_date")
     if changed:
         locked.save(update_fields=[*changed, "updated_at"])
+        hooks.therapy_session_changed.call(session=locked, deleted=False)
     return locked
 
 
 @transaction.atomic
 def session_delete(*, session: TherapySession) -> None:
     """A hard delete: the session is the care team's own record, not the patient's journal."""
+    hooks.therapy_session_changed.call(session=session, deleted=True)
     session.delete()

@@ -1,0 +1,3 @@
+"""devices API routes."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""prompts API routes."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""schedules API routes."""
+
+urlpatterns: list = []

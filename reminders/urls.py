@@ -1,0 +1,3 @@
+from reminders.api import devices, prompts, schedules
+
+urlpatterns = [*schedules.urlpatterns, *devices.urlpatterns, *prompts.urlpatterns]
