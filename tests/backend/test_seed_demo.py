@@ -1,13 +1,63 @@
+from datetime import timedelta
+from statistics import mean
+
 import pytest
 from django.core.management import call_command
+from django.db import connection
+from django.db.models import Count, Max
+from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts.models import Patient, User
+from accounts.models import Patient, PatientStatus, User
+from backend import demo_histories as stories
 from backend.management.commands.seed_demo import DEMO_PATIENTS, demo_logins
+from journal.instruments import instrument
+from journal.models import (
+    COPING,
+    TRIGGERS,
+    Assessment,
+    Entry,
+    EntryRevision,
+    JournalSequence,
+    SessionKind,
+    TherapySession,
+)
 from tests.conftest import sign_in
 
+pytestmark = pytest.mark.django_db
 
-@pytest.mark.django_db
+STORY_OF = {name: story for name, *_, story in DEMO_PATIENTS}
+
+
+@pytest.fixture
+def demo() -> dict:
+    """The seeded patients, by story (None: the one not enrolled yet)."""
+    call_command("seed_demo")
+    return {STORY_OF[patient.display_name]: patient for patient in Patient.objects.all()}
+
+
+def _client(email: str, password: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {sign_in(client, email, password)['access']}")
+    return client
+
+
+def _today(patient: Patient):
+    return timezone.now().astimezone(patient.zone).date()
+
+
+def _check_ins(patient: Patient, *, days_ago: tuple[int, int]):
+    """Live check-ins from `days_ago[0]` up to `days_ago[1]` journal days ago (both included)."""
+    today = _today(patient)
+    return Entry.objects.filter(
+        patient=patient,
+        kind="check_in",
+        deleted_at__isnull=True,
+        local_date__gte=today - timedelta(days=days_ago[0]),
+        local_date__lte=today - timedelta(days=days_ago[1]),
+    )
+
+
 def test_seed_demo_builds_the_demo_clinic_once_and_its_logins_work():
     call_command("seed_demo")
     call_command("seed_demo")  # idempotent
@@ -17,6 +67,150 @@ def test_seed_demo_builds_the_demo_clinic_once_and_its_logins_work():
     for role, email, password in demo_logins():
         assert sign_in(APIClient(), email, password)["user"]["email"] == email, role
     clinician_email, clinician_password = demo_logins()[0][1:]
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {sign_in(client, clinician_email, clinician_password)['access']}")
+    client = _client(clinician_email, clinician_password)
     assert client.get("/api/v1/patients/").json()["count"] == len(DEMO_PATIENTS)
+
+
+def test_every_enrolled_patient_has_months_of_journal_and_the_new_one_has_none(demo):
+    joined_by = timezone.now() - timedelta(days=stories.HISTORY_DAYS)
+    for story, patient in demo.items():
+        live = Entry.objects.filter(patient=patient, deleted_at__isnull=True)
+        if story is None:
+            assert patient.user is None
+            assert not live.exists() and not patient.assessments.exists() and not patient.therapy_sessions.exists()
+            continue
+        assert patient.created_at < joined_by, patient  # moved back, so the history is inside the window
+        assert live.order_by("occurred_at").first().occurred_at >= patient.created_at - timedelta(days=30)
+        days = live.values("local_date").distinct().count()
+        last_day = live.aggregate(last=Max("local_date"))["last"]
+        if patient.status == PatientStatus.ACTIVE:
+            assert days >= 100, (patient, days)
+        else:  # paused or discharged: logging stopped there
+            assert story.stopped_days_ago >= 14
+            assert last_day <= _today(patient) - timedelta(days=story.stopped_days_ago), patient
+            assert days >= 80, (patient, days)
+        assert (_today(patient) - last_day).days >= story.quiet_days, patient
+        for triggers, coping in live.values_list("triggers", "coping"):
+            assert set(triggers) <= set(TRIGGERS) and set(coping) <= set(COPING)
+        kinds = set(live.values_list("kind", flat=True))
+        assert {"check_in", "craving"} <= kinds, patient
+    assert stories.GONE_QUIET.quiet_days >= 5
+
+
+def test_entries_carry_the_server_fields_the_services_would_have_set(demo):
+    entries = Entry.objects.select_related("patient")
+    assert entries.count() > 3000
+    for entry in entries.order_by("id")[:300]:
+        assert (entry.local_date, entry.local_hour) == entry.patient.journal_day(entry.occurred_at)
+        assert entry.created_at == entry.received_at >= entry.occurred_at
+        assert entry.late == (entry.received_at - entry.occurred_at > timedelta(hours=24))
+    assert entries.filter(late=True).count() >= 3
+    assert entries.filter(kind="use").exclude(amount="").count() >= 10
+
+    # Each patient's changes are numbered 1..N and the sequence continues from N.
+    counted = Entry.objects.values("patient").annotate(n=Count("id"), last=Max("change_seq"))
+    assert {row["patient"]: row["last"] for row in counted} == dict(
+        JournalSequence.objects.values_list("patient", "last_seq")
+    )
+    assert all(row["n"] == row["last"] for row in counted)
+
+    # A few edits (version 2, the old content kept) and a few tombstones.
+    revisions = EntryRevision.objects.select_related("entry")
+    assert revisions.count() >= 3
+    for revision in revisions:
+        assert (revision.version, revision.entry.version) == (1, 2)
+        assert revision.entry.updated_at == revision.replaced_at > revision.entry.created_at
+        assert "note" not in revision.content
+        assert (revision.content["craving"], revision.note) != (revision.entry.craving, revision.entry.note)
+    tombstones = Entry.objects.filter(deleted_at__isnull=False)
+    assert tombstones.count() >= 2
+    assert all(t.version == 2 and t.updated_at == t.deleted_at for t in tombstones)
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT note FROM {Entry._meta.db_table} WHERE note <> '' LIMIT 20")  # noqa: S608
+        assert all(note.startswith("fernet:") for (note,) in cursor.fetchall())
+
+
+def test_sessions_and_questionnaires_tell_each_story(demo):
+    sessions = TherapySession.objects.select_related("patient")
+    ketamine = sessions.filter(kind=SessionKind.KETAMINE)
+    assert ketamine.count() >= 20
+    assert {s.route for s in ketamine} == {"im", "intranasal"}
+    assert all(35 <= s.dose_mg <= 70 and s.duration_minutes == 120 for s in ketamine)
+    assert sessions.filter(kind=SessionKind.INTEGRATION).count() >= ketamine.count() - len(demo)
+    assert sessions.filter(kind=SessionKind.PSYCHOTHERAPY).count() >= 40
+    assert sessions.exclude(notes="").exists()
+    for session in sessions:
+        assert session.local_date == session.patient.journal_day(session.starts_at)[0]
+        assert session.starts_at < timezone.now()
+        assert session.created_by.email == demo_logins()[0][1]
+
+    for assessment in Assessment.objects.all():
+        score, severity = instrument(assessment.instrument).score(assessment.answers)
+        assert (assessment.score, assessment.severity) == (score, severity)
+        assert assessment.local_date == assessment.patient.journal_day(assessment.completed_at)[0]
+    phq9 = Assessment.objects.filter(instrument="phq9")
+    assert phq9.count() >= 100
+    assert {"minimal", "mild", "moderate"} <= set(phq9.values_list("severity", flat=True))
+    pacs = Assessment.objects.filter(instrument="pacs").select_related("patient")
+    assert pacs.exists() and all("alcohol" in a.patient.substances for a in pacs)
+
+    # Improving: cravings ebb in the week after each ketamine session.
+    improving = demo[stories.IMPROVING_WITH_KETAMINE]
+    today = _today(improving)
+    before, after = [], []
+    for session in improving.therapy_sessions.filter(kind=SessionKind.KETAMINE):
+        ago = (today - session.local_date).days
+        before += _check_ins(improving, days_ago=(ago + 7, ago + 1)).values_list("craving", flat=True)
+        after += _check_ins(improving, days_ago=(ago - 1, ago - 7)).values_list("craving", flat=True)
+    assert mean(after) < mean(before) - 1
+    assert mean(_check_ins(improving, days_ago=(20, 0)).values_list("craving", flat=True)) < 3.5
+
+    # Relapsing: high cravings and a cluster of use in the last ten days.
+    relapsing = demo[stories.RELAPSING]
+    assert mean(_check_ins(relapsing, days_ago=(9, 0)).values_list("craving", flat=True)) >= 7
+    recent_use = relapsing.entries.filter(kind="use", local_date__gte=_today(relapsing) - timedelta(days=9))
+    assert recent_use.count() >= 4
+
+    # Worsening mood: low mood days at the end.
+    worsening = demo[stories.WORSENING_MOOD]
+    earlier = mean(_check_ins(worsening, days_ago=(60, 30)).values_list("mood", flat=True))
+    assert mean(_check_ins(worsening, days_ago=(6, 0)).values_list("mood", flat=True)) <= earlier - 2
+
+    # Thoughts of self-harm: the latest PHQ-9 answers item 9, and it is recent.
+    latest = demo[stories.THOUGHTS_OF_SELF_HARM].assessments.filter(instrument="phq9").latest("completed_at")
+    assert latest.answers[8] >= 1 and latest.completed_at > timezone.now() - timedelta(days=8)
+    others = phq9.exclude(patient=demo[stories.THOUGHTS_OF_SELF_HARM])
+    assert all(answers[8] == 0 for answers in others.values_list("answers", flat=True))
+
+    # Paused and discharged: no sessions after care stopped; the discharge has its closing session.
+    for story in (stories.PAUSED, stories.DISCHARGED):
+        patient = demo[story]
+        stopped = _today(patient) - timedelta(days=story.stopped_days_ago)
+        assert not patient.therapy_sessions.filter(local_date__gt=stopped).exists()
+    closing = demo[stories.DISCHARGED].therapy_sessions.latest("starts_at")
+    assert closing.notes == stories.DISCHARGED.last_session_note
+
+
+def test_the_demo_clinician_reads_a_patients_journal_and_the_patient_writes_on(demo):
+    patient = demo[stories.IMPROVING_WITH_KETAMINE]
+    clinician = _client(*demo_logins()[0][1:])
+    response = clinician.get(f"/api/v1/patients/{patient.id}/entries/")
+    assert response.status_code == 200, response.content
+    assert response.json()["results"]
+
+    edited = Entry.objects.filter(version=2, deleted_at__isnull=True).select_related("patient").first()
+    revisions = clinician.get(f"/api/v1/patients/{edited.patient.id}/entries/{edited.id}/revisions/")
+    assert revisions.status_code == 200, revisions.content
+    assert [r["version"] for r in revisions.json()] == [1]
+
+    # The demo patient's next write continues their change sequence.
+    assert demo_logins()[2][1] == patient.user.email
+    last_seq = JournalSequence.objects.get(patient=patient).last_seq
+    created = _client(*demo_logins()[2][1:]).post(
+        "/api/v1/entries/",
+        {"kind": "check_in", "craving": 2, "mood": 7, "occurred_at": timezone.now().isoformat()},
+        format="json",
+    )
+    assert created.status_code == 201, created.content
+    assert Entry.objects.get(pk=created.json()["id"]).change_seq == last_seq + 1

@@ -4,9 +4,11 @@ import random
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import Clinic, PatientStatus
 from accounts.services import care_team_add, clinician_create, patient_create, patient_enroll
+from backend import demo_histories as stories
 
 DEMO_CLINIC = "Harbor Recovery Clinic (demo)"
 DEMO_CLINICIAN = ("clinician@demo.interlude.test", "interlude-demo-clinician", "Dr. Maya Okafor")
@@ -14,21 +16,29 @@ DEMO_COLLEAGUE = ("colleague@demo.interlude.test", "interlude-demo-colleague", "
 DEMO_ADMIN = ("admin@demo.interlude.test", "interlude-demo-admin", "Jordan Lee (clinic admin)")
 DEMO_PATIENT_PASSWORD = "interlude-demo-patient"
 
-# name, zone, substances, status, enrolled
+# name, zone, substances, status, enrolled, the story their last four months tell (none: not enrolled yet)
 DEMO_PATIENTS = [
-    ("Alex M.", "America/New_York", ["alcohol"], PatientStatus.ACTIVE, True),
-    ("Bea K.", "America/Chicago", ["cocaine", "alcohol"], PatientStatus.ACTIVE, True),
-    ("Carlos R.", "America/Los_Angeles", ["cocaine"], PatientStatus.ACTIVE, True),
-    ("Dana W.", "America/Denver", ["alcohol", "nicotine"], PatientStatus.ACTIVE, True),
-    ("Eli S.", "Europe/London", ["opioids"], PatientStatus.ACTIVE, True),
-    ("Farah N.", "America/New_York", ["alcohol", "cannabis"], PatientStatus.ACTIVE, True),
-    ("Gus T.", "America/Phoenix", ["stimulants"], PatientStatus.ACTIVE, True),
-    ("Hana Y.", "Pacific/Honolulu", ["alcohol"], PatientStatus.ACTIVE, True),
-    ("Ivan P.", "America/New_York", ["cocaine", "nicotine"], PatientStatus.PAUSED, True),
-    ("Jo B.", "America/Chicago", ["sedatives"], PatientStatus.ACTIVE, True),
-    ("Kim D.", "America/New_York", ["alcohol"], PatientStatus.DISCHARGED, True),
-    ("Lee F.", "America/Los_Angeles", ["cannabis", "other"], PatientStatus.ACTIVE, False),
+    ("Alex M.", "America/New_York", ["alcohol"], PatientStatus.ACTIVE, True, stories.IMPROVING_WITH_KETAMINE),
+    ("Bea K.", "America/Chicago", ["cocaine", "alcohol"], PatientStatus.ACTIVE, True, stories.RELAPSING),
+    ("Carlos R.", "America/Los_Angeles", ["cocaine"], PatientStatus.ACTIVE, True, stories.GONE_QUIET),
+    ("Dana W.", "America/Denver", ["alcohol", "nicotine"], PatientStatus.ACTIVE, True, stories.WORSENING_MOOD),
+    ("Eli S.", "Europe/London", ["opioids"], PatientStatus.ACTIVE, True, stories.THOUGHTS_OF_SELF_HARM),
+    (
+        "Farah N.",
+        "America/New_York",
+        ["alcohol", "cannabis"],
+        PatientStatus.ACTIVE,
+        True,
+        stories.STEADY_MORNINGS,
+    ),
+    ("Gus T.", "America/Phoenix", ["stimulants"], PatientStatus.ACTIVE, True, stories.STEADY_WITH_KETAMINE),
+    ("Hana Y.", "Pacific/Honolulu", ["alcohol"], PatientStatus.ACTIVE, True, stories.EARLY_LAPSES_THEN_STABLE),
+    ("Ivan P.", "America/New_York", ["cocaine", "nicotine"], PatientStatus.PAUSED, True, stories.PAUSED),
+    ("Jo B.", "America/Chicago", ["sedatives"], PatientStatus.ACTIVE, True, stories.ANXIOUS_TAPER),
+    ("Kim D.", "America/New_York", ["alcohol"], PatientStatus.DISCHARGED, True, stories.DISCHARGED),
+    ("Lee F.", "America/Los_Angeles", ["cannabis", "other"], PatientStatus.ACTIVE, False, None),
 ]
+SEED = 20261128
 
 
 class _Request:
@@ -53,10 +63,14 @@ class Command(BaseCommand):
             self.stdout.write("Demo clinic already seeded.")
             return
         with transaction.atomic():
-            self._seed(random.Random(20261128))
-        self.stdout.write(self.style.SUCCESS(f"Seeded {DEMO_CLINIC} with {len(DEMO_PATIENTS)} patients."))
+            entries = self._seed(random.Random(SEED))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Seeded {DEMO_CLINIC} with {len(DEMO_PATIENTS)} patients and {entries} journal entries."
+            )
+        )
 
-    def _seed(self, rng: random.Random) -> None:
+    def _seed(self, rng: random.Random) -> int:
         clinician = clinician_create(
             email=DEMO_CLINICIAN[0], password=DEMO_CLINICIAN[1], clinic_name=DEMO_CLINIC, display_name=DEMO_CLINICIAN[2]
         )
@@ -71,7 +85,8 @@ class Command(BaseCommand):
             display_name=DEMO_ADMIN[2],
         )
         consent = clinician.clinic.current_consent()
-        for number, (name, zone, substances, status, enrolled) in enumerate(DEMO_PATIENTS, start=1):
+        histories = []
+        for number, (name, zone, substances, status, enrolled, story) in enumerate(DEMO_PATIENTS, start=1):
             patient, code, _ = patient_create(
                 clinician=clinician, display_name=name, timezone_name=zone, substances=substances
             )
@@ -88,3 +103,8 @@ class Command(BaseCommand):
             if status != PatientStatus.ACTIVE:
                 patient.status = status
                 patient.save(update_fields=["status"])
+            if story is not None:
+                histories.append((patient, story))
+        return stories.demo_histories_create(
+            histories=histories, clinician=clinician, now=timezone.now(), seed=str(SEED)
+        )
