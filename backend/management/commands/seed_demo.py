@@ -1,7 +1,9 @@
 """The demo clinic that `make run` shows on first start. Deterministic: the same seed, the same clinic."""
 
 import random
+from unittest.mock import patch
 
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
@@ -55,6 +57,9 @@ def demo_logins() -> list[tuple[str, str, str]]:
     ]
 
 
+DEMO_HASH_ITERATIONS = 1000
+
+
 class Command(BaseCommand):
     help = "Seed the demo clinic (skipped when it already exists)."
 
@@ -62,7 +67,10 @@ class Command(BaseCommand):
         if Clinic.objects.filter(name=DEMO_CLINIC).exists():
             self.stdout.write("Demo clinic already seeded.")
             return
-        with transaction.atomic():
+        # The demo passwords are printed on the console, so hashing them at full strength only slows
+        # the first `make run`. PBKDF2 reads the iteration count from the stored hash and Django
+        # re-hashes at full strength on the first sign-in.
+        with transaction.atomic(), patch.object(PBKDF2PasswordHasher, "iterations", DEMO_HASH_ITERATIONS):
             entries = self._seed(random.Random(SEED))
         self.stdout.write(
             self.style.SUCCESS(
