@@ -131,6 +131,8 @@ class Prompt(models.Model):
             # The sweeper's query: due, still to send. Partial, so it stays small however many
             # prompts history holds.
             models.Index(fields=["next_attempt_at"], condition=Q(status="scheduled"), name="prompt_due"),
+            # The expiry sweep: sent but unanswered prompts whose time is up.
+            models.Index(fields=["expires_at"], condition=Q(status__in=["sent", "received"]), name="prompt_open"),
             models.Index(fields=["patient", "status", "-scheduled_for"], name="prompt_inbox"),
             models.Index(fields=["patient", "local_date"], name="prompt_patient_day"),
         ]

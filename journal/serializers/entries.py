@@ -6,7 +6,7 @@ from rest_framework import serializers
 
 from accounts.models import SUBSTANCES
 from backend.api.fields import StrictDateTimeField, StrictIntegerField, StrictNumberField
-from journal.models import COPING, TRIGGERS, Entry, EntryKind, EntryRevision
+from journal.models import COPING, TRIGGERS, EntryKind, EntryRevision
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
 PAST_LIMIT_BEFORE_PATIENT = timedelta(days=30)
@@ -111,35 +111,30 @@ class SyncRequestSerializer(serializers.Serializer):
     entries = serializers.ListField(child=serializers.JSONField(), max_length=500, allow_empty=True)
 
 
-class EntrySerializer(serializers.ModelSerializer):
-    sleep_hours = serializers.FloatField(allow_null=True)
-    edited = serializers.BooleanField()
+class EntrySerializer(serializers.Serializer):
+    """An entry as the API shows it. Declared field by field rather than as a ModelSerializer:
+    this runs on every write and list, and a ModelSerializer rebuilds its fields per instance."""
 
-    class Meta:
-        model = Entry
-        fields = [
-            "id",
-            "kind",
-            "occurred_at",
-            "local_date",
-            "craving",
-            "mood",
-            "anxiety",
-            "sleep_hours",
-            "substance",
-            "amount",
-            "triggers",
-            "coping",
-            "note",
-            "prompt_id",
-            "received_at",
-            "late",
-            "version",
-            "edited",
-            "created_at",
-            "updated_at",
-        ]
-        read_only_fields = fields
+    id = serializers.UUIDField()
+    kind = serializers.CharField()
+    occurred_at = serializers.DateTimeField()
+    local_date = serializers.DateField()
+    craving = serializers.IntegerField(allow_null=True)
+    mood = serializers.IntegerField(allow_null=True)
+    anxiety = serializers.IntegerField(allow_null=True)
+    sleep_hours = serializers.FloatField(allow_null=True)
+    substance = serializers.CharField(allow_null=True)
+    amount = serializers.CharField(allow_blank=True)
+    triggers = serializers.ListField(child=serializers.CharField())
+    coping = serializers.ListField(child=serializers.CharField())
+    note = serializers.CharField(allow_blank=True)
+    prompt_id = serializers.UUIDField(allow_null=True)
+    received_at = serializers.DateTimeField()
+    late = serializers.BooleanField()
+    version = serializers.IntegerField()
+    edited = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
 
 
 class SupportResourceSerializer(serializers.Serializer):
@@ -157,10 +152,6 @@ class SupportSerializer(serializers.Serializer):
 
 class EntryWithSupportSerializer(EntrySerializer):
     support = SupportSerializer(required=False, help_text="Present when this write fired a high or urgent alert.")
-
-    class Meta(EntrySerializer.Meta):
-        fields = EntrySerializer.Meta.fields + ["support"]
-        read_only_fields = fields
 
 
 SYNC_STATUSES = ("created", "unchanged", "updated", "conflict", "invalid")

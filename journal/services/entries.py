@@ -120,27 +120,30 @@ def entry_create(*, patient: Patient, data: dict) -> tuple[Entry, bool, dict | N
     Returns (entry, created, support). The same id with other content, a deleted entry's id or
     another patient's id is a 409.
     """
+    try:
+        return _entry_create(patient=patient, data=data)
+    except IntegrityError:
+        # Only another patient's concurrent insert of the same id gets here (this patient's writes
+        # are serialised by the sequence row); the whole write rolled back, nothing is half-done.
+        raise Conflict("This id is already taken.") from None
+
+
+@transaction.atomic
+def _entry_create(*, patient: Patient, data: dict) -> tuple[Entry, bool, dict | None]:
     now = timezone.now()
     entry_id = data.get("id")
-    with transaction.atomic():
-        seq = sequence_allocate(patient.pk, 1)
-        if entry_id is not None:
-            existing = Entry.objects.filter(pk=entry_id).first()
-            if existing is not None:
-                if existing.patient_id != patient.pk or existing.is_deleted:
-                    raise Conflict("This id is already taken.")
-                if canonical(_stored_content(existing)) != canonical(data):
-                    raise Conflict("An entry with this id and other content exists.")
-                return existing, False, None
-        entry = _new_entry(patient=patient, content=data, entry_id=entry_id, seq=seq, now=now)
-        try:
-            with transaction.atomic():
-                entry.save(force_insert=True)
-        except IntegrityError:
-            # Only another patient's concurrent write can get here (this patient's are serialised).
-            raise Conflict("This id is already taken.") from None
-        support = evaluate_writes(Written(patient=patient, entries=[entry]))
-    return entry, True, support
+    seq = sequence_allocate(patient.pk, 1)
+    if entry_id is not None:
+        existing = Entry.objects.filter(pk=entry_id).first()
+        if existing is not None:
+            if existing.patient_id != patient.pk or existing.is_deleted:
+                raise Conflict("This id is already taken.")
+            if canonical(_stored_content(existing)) != canonical(data):
+                raise Conflict("An entry with this id and other content exists.")
+            return existing, False, None
+    entry = _new_entry(patient=patient, content=data, entry_id=entry_id, seq=seq, now=now)
+    entry.save(force_insert=True)
+    return entry, True, evaluate_writes(Written(patient=patient, entries=[entry]))
 
 
 def _own_live_entry(patient: Patient, entry_id) -> Entry:
