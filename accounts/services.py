@@ -360,6 +360,8 @@ def patient_enroll(*, code: str, email: str, password: str, consent_version: str
             enrollment.save(update_fields=["used_at"])
             _login_attempts_reset(email)
             pair = _sign_in_create(user=user, request=request)
+            # Schedules the care team set up before enrollment (or while the phone was lost) start now.
+            hooks.patient_reminder_settings_changed.call(patient=patient)
     except IntegrityError:
         # Two phones racing with one code, or with one new email: the loser gets a clear 400.
         raise InvalidCode() from None

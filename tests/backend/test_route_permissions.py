@@ -74,7 +74,15 @@ def _objects_of(cast, clients) -> dict:
         {"kind": "medical", "starts_at": iso_ago(days=1), "duration_minutes": 30},
         format="json",
     )
-    return {"patient_id": cast.patient.id, "entry_id": entry.json()["id"], "session_id": session.json()["id"]}
+    schedule = clients.clinician.post(
+        f"/api/v1/patients/{cast.patient.id}/reminders/", {"kind": "check_in", "time": "09:00"}, format="json"
+    )
+    return {
+        "patient_id": cast.patient.id,
+        "entry_id": entry.json()["id"],
+        "session_id": session.json()["id"],
+        "schedule_id": schedule.json()["id"],
+    }
 
 
 def test_every_patient_route_writes_an_access_log_row(cast, clients):

@@ -1,0 +1,12 @@
+"""Reads of schedules (SPEC §7). The access rule is the caller's: the patient's own record, or
+one reached through CareTeamPatientMixin.get_patient()."""
+
+from django.db.models import QuerySet
+
+from accounts.models import Patient
+from reminders.models import Schedule
+
+
+def schedules_of(patient: Patient) -> QuerySet[Schedule]:
+    """A patient's schedules, oldest first (a stable order for cursor pagination)."""
+    return Schedule.objects.filter(patient=patient).order_by("created_at", "id")

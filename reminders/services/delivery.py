@@ -1,0 +1,265 @@
+"""Sending prompts: each one once, and never lost (SPEC §7).
+
+The prompt row is the only record of a pending send; Celery only makes it happen sooner.
+
+- The sweeper (beat, every minute) expires prompts that were never sent in time, then claims due
+  ones in batches with a short *publish lease* (`lease_until`, no owner) and publishes their ids.
+  If the broker is down it releases the lease and stops; the next sweep claims them again.
+- A delivery claims one prompt with a conditional UPDATE that names a unique *owner* and counts
+  the attempt. Only the caller whose UPDATE changed one row sends, so a duplicated message, a
+  second beat or a retried task finds nothing to do. Every outcome is written with
+  `… WHERE lease_owner = <owner>`: a delivery that lost its lease (it stalled past it and another
+  took over) changes nothing.
+- A worker that dies mid-send leaves its lease behind; once it passes, the sweeper claims the
+  prompt again. If it died after FCM accepted the message, the resend carries the same collapse key
+  and replaces the first notification on the phone.
+- A retry is a new `next_attempt_at` on the row (exponential backoff with jitter, FCM's
+  Retry-After honoured), found by the next sweep: never a long Celery countdown.
+"""
+
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
+
+from accounts.models import PatientStatus
+from journal.models import Entry, EntryKind
+from reminders.models import Device, Prompt, PromptKind, PromptStatus
+from reminders.services.devices import device_deactivate
+from reminders.transports import email as email_transport
+from reminders.transports import fcm
+
+logger = logging.getLogger(__name__)
+
+PUBLISH_CHUNK = 100  # prompt ids per delivery task
+SWEEP_TIME_BUDGET_SECONDS = 45.0  # well inside beat's minute, so sweeps rarely overlap
+RETRY_BASE_SECONDS = 30.0
+RETRY_CAP_SECONDS = 15 * 60.0
+
+
+def _lease() -> timedelta:
+    return timedelta(seconds=settings.PROMPT_SEND_LEASE_SECONDS)
+
+
+def _not_held(now: datetime) -> Q:
+    """No delivery holds the prompt: no owner (at most the sweeper's publish lease) or a lapsed lease."""
+    return Q(lease_owner="") | Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+
+
+# --- The sweeper ------------------------------------------------------------------------------------
+
+
+def prompts_claimable(*, now: datetime, limit: int) -> QuerySet:
+    """The ids of due prompts no one holds, oldest due first, row-locked without waiting.
+
+    `status = 'scheduled' AND next_attempt_at <= now` is exactly the partial index `prompt_due`
+    (next_attempt_at WHERE status = 'scheduled'), read in order, so PostgreSQL stops after `limit`
+    rows however many prompts history holds. SKIP LOCKED lets a second beat's sweep take the next
+    rows instead of waiting for, then re-claiming, the first one's.
+    """
+    due = (
+        Prompt.objects.filter(status=PromptStatus.SCHEDULED, next_attempt_at__lte=now, expires_at__gt=now)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .order_by("next_attempt_at")
+    )
+    if connection.features.has_select_for_update_skip_locked:
+        due = due.select_for_update(skip_locked=True)
+    return due.values_list("pk", flat=True)[:limit]
+
+
+def _claim_batch(*, now: datetime, limit: int) -> list[uuid.UUID]:
+    with transaction.atomic():
+        ids = list(prompts_claimable(now=now, limit=limit))
+        if ids:
+            # The owner is cleared too: a dead worker's lapsed lease must not block the next claim.
+            Prompt.objects.filter(pk__in=ids).update(lease_owner="", lease_until=now + _lease())
+    return ids
+
+
+def _release_publish_lease(ids: Sequence[uuid.UUID], *, lease_until: datetime) -> None:
+    """The broker refused the ids: make them claimable at the very next sweep, not a lease later.
+    Only rows still under this sweep's own publish lease; one a delivery took meanwhile stays."""
+    Prompt.objects.filter(pk__in=ids, lease_owner="", lease_until=lease_until).update(lease_until=None)
+
+
+def prompts_unsent_expire(*, now: datetime, batch: int) -> int:
+    """Prompts still waiting to be sent when they expire become `expired` (never sent, too late).
+
+    A prompt a delivery holds is left alone: that delivery may be talking to FCM right now and
+    records the outcome itself; if it died, its lease lapses and the next sweep expires it.
+    Batched, so a long outage's backlog is expired in short transactions.
+    """
+    total = 0
+    while True:
+        # Every scheduled prompt has next_attempt_at < expires_at (a retry that would land after
+        # the expiry fails the prompt instead), so the extra bound is free and lets the query use
+        # the prompt_due index.
+        stale = Prompt.objects.filter(
+            _not_held(now), status=PromptStatus.SCHEDULED, next_attempt_at__lte=now, expires_at__lte=now
+        )
+        changed = (
+            Prompt.objects.filter(pk__in=stale.values("pk")[:batch])
+            .filter(_not_held(now), status=PromptStatus.SCHEDULED, expires_at__lte=now)
+            .update(status=PromptStatus.EXPIRED, lease_owner="", lease_until=None)
+        )
+        total += changed
+        if changed < batch:
+            return total
+
+
+@dataclass
+class SweepResult:
+    expired: int = 0
+    claimed: int = 0
+    published: int = 0
+    publish_failed: bool = False
+
+
+def prompts_sweep(
+    *,
+    now: datetime,
+    publish: Callable[[list[str]], bool],
+    batch: int | None = None,
+    time_budget_seconds: float = SWEEP_TIME_BUDGET_SECONDS,
+) -> SweepResult:
+    """One beat's sweep: expire what is too late, claim and publish what is due.
+
+    `publish` hands a chunk of prompt ids to the delivery queue and says whether the broker took
+    it. Memory stays flat: one batch of ids at a time, never every due prompt at once.
+    """
+    batch = batch or settings.PROMPT_SWEEP_BATCH
+    result = SweepResult(expired=prompts_unsent_expire(now=now, batch=batch))
+    lease_until = now + _lease()
+    started = time.monotonic()
+    while time.monotonic() - started < time_budget_seconds:
+        ids = _claim_batch(now=now, limit=batch)
+        result.claimed += len(ids)
+        for start in range(0, len(ids), PUBLISH_CHUNK):
+            chunk = ids[start : start + PUBLISH_CHUNK]
+            if not publish([str(pk) for pk in chunk]):
+                # The broker is down: publishing the rest would fail alike. The rows are the
+                # record; they go out from the first sweep after the broker is back.
+                _release_publish_lease(ids[start:], lease_until=lease_until)
+                result.publish_failed = True
+                return result
+            result.published += len(chunk)
+        if len(ids) < batch:
+            break
+    return result
+
+
+# --- One delivery ----------------------------------------------------------------------------------
+
+
+def prompt_claim(*, prompt_id, owner: str, now: datetime) -> bool:
+    """Takes the prompt for one send attempt; True only for the one caller whose UPDATE changed
+    the row. A sent, skipped or expired prompt, one not due yet (a stale message about a prompt
+    that is now waiting out a backoff), and one another delivery holds are all refused."""
+    claimed = Prompt.objects.filter(
+        _not_held(now), pk=prompt_id, status=PromptStatus.SCHEDULED, next_attempt_at__lte=now, expires_at__gt=now
+    ).update(lease_owner=owner, lease_until=now + _lease(), attempts=F("attempts") + 1)
+    return claimed == 1
+
+
+def _record(prompt_id, *, owner: str, **fields) -> bool:
+    """Writes an outcome only if this delivery still holds the prompt."""
+    changed = Prompt.objects.filter(pk=prompt_id, lease_owner=owner, status=PromptStatus.SCHEDULED).update(
+        lease_owner="", lease_until=None, **fields
+    )
+    if changed != 1:
+        # Stalled past the lease and another delivery took over (or the prompt changed under us);
+        # whatever it sent carried the prompt id as collapse key.
+        logger.warning(
+            "prompt %s: lease lost before its outcome was recorded", prompt_id, extra={"event": "lease_lost"}
+        )
+    return changed == 1
+
+
+def retry_delay_seconds(*, attempts: int, retry_after: float | None) -> float:
+    """Exponential backoff with jitter (so a burst of 503s does not come back as one burst), capped;
+    never sooner than the server's Retry-After."""
+    backoff = min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0))
+    delay = random.uniform(backoff / 2, backoff)
+    if retry_after is not None:
+        delay = max(delay, retry_after)
+    return delay
+
+
+def _retry_or_fail(prompt: Prompt, *, owner: str, at: datetime, error: str, retry_after: float | None) -> str:
+    next_attempt_at = at + timedelta(seconds=retry_delay_seconds(attempts=prompt.attempts, retry_after=retry_after))
+    if next_attempt_at >= prompt.expires_at:
+        _record(prompt.pk, owner=owner, status=PromptStatus.FAILED, last_error="expired_retrying")
+        return "failed"
+    _record(prompt.pk, owner=owner, next_attempt_at=next_attempt_at, last_error=error[:200])
+    return "retry"
+
+
+def _already_checked_in(prompt: Prompt) -> bool:
+    return Entry.objects.filter(
+        patient_id=prompt.patient_id, kind=EntryKind.CHECK_IN, local_date=prompt.local_date, deleted_at__isnull=True
+    ).exists()
+
+
+def prompt_deliver(*, prompt_id, owner: str, now: datetime | None = None) -> str:
+    """Claims, checks the rules that hold at send time, sends, records; returns the outcome
+    ("not_claimed", "skipped", "sent", "retry" or "failed").
+
+    `owner` must be unique per attempt (a task id plus a random part): it is what makes the
+    outcome UPDATEs refuse a delivery that no longer holds the prompt.
+    """
+    now = now or timezone.now()
+    if not prompt_claim(prompt_id=prompt_id, owner=owner, now=now):
+        return "not_claimed"
+    started = time.monotonic()
+
+    def clock() -> datetime:  # `now` moved on by the time spent sending
+        return now + timedelta(seconds=time.monotonic() - started)
+
+    prompt = Prompt.objects.select_related("patient__clinic", "patient__user").get(pk=prompt_id)
+    patient = prompt.patient
+    user = patient.user
+    if patient.status != PatientStatus.ACTIVE or user is None or not user.is_active:
+        _record(prompt.pk, owner=owner, status=PromptStatus.SKIPPED, skip_reason="patient_inactive")
+        return "skipped"
+    if prompt.kind == PromptKind.CHECK_IN and _already_checked_in(prompt):
+        _record(prompt.pk, owner=owner, status=PromptStatus.SKIPPED, skip_reason="already_done")
+        return "skipped"
+
+    retry: fcm.PushResult | None = None
+    pushed = False
+    devices = Device.objects.filter(user=user, active=True).order_by("created_at") if fcm.push_enabled() else []
+    for device in devices:
+        result = fcm.push_send(token=device.token, prompt_id=str(prompt.pk), kind=prompt.kind)
+        if result.outcome == fcm.PushOutcome.OK:
+            pushed = True
+        elif result.outcome == fcm.PushOutcome.INVALID_TOKEN:
+            device_deactivate(device_id=device.pk, token=device.token, reason=result.error)
+        elif retry is None or (result.retry_after or 0) > (retry.retry_after or 0):
+            retry = result
+    if pushed:
+        _record(prompt.pk, owner=owner, status=PromptStatus.SENT, sent_at=clock(), channel="push", last_error="")
+        return "sent"
+    if retry is not None:
+        return _retry_or_fail(prompt, owner=owner, at=clock(), error=retry.error, retry_after=retry.retry_after)
+
+    # No phone left to push to (none registered, push not configured, or every token invalid).
+    if not (patient.clinic.email_reminders_allowed and user.email):
+        _record(prompt.pk, owner=owner, status=PromptStatus.FAILED, last_error="no_channel")
+        return "failed"
+    try:
+        email_transport.email_send(to=user.email)
+    except email_transport.EmailRefused as exc:
+        _record(prompt.pk, owner=owner, status=PromptStatus.FAILED, last_error=f"email_{exc}"[:200])
+        return "failed"
+    except email_transport.EmailUnavailable as exc:
+        return _retry_or_fail(prompt, owner=owner, at=clock(), error=f"email_{exc}", retry_after=None)
+    _record(prompt.pk, owner=owner, status=PromptStatus.SENT, sent_at=clock(), channel="email", last_error="")
+    return "sent"

@@ -1,0 +1,193 @@
+"""Push through Firebase Cloud Messaging HTTP v1 (SPEC §7).
+
+One message per device token, authorised by a service account's OAuth2 access token (google-auth).
+Both Google hosts come from settings, so tests and proxies can point them at a loopback server.
+
+The notification text is neutral (a locked phone's screen is public) and every message carries the
+prompt id as its collapse key: if a worker dies after FCM accepted a message but before the send
+was recorded, the resend replaces the first notification on the phone instead of adding a second.
+"""
+
+import email.utils
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+import google.auth.exceptions
+import requests
+from django.conf import settings
+from google.auth.transport.requests import Request as GoogleAuthRequest
+from google.oauth2 import service_account
+
+logger = logging.getLogger(__name__)
+
+FCM_SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
+NOTIFICATION_TITLE = "Interlude"
+# Nothing that names a condition, a substance or a questionnaire: others may see the lock screen.
+NOTIFICATION_BODY = {
+    "check_in": "Time for your check-in",
+    "assessment": "A short question is waiting",
+    "craving_check": "A short question is waiting",
+    "custom": "A reminder from your care team",
+}
+DEFAULT_BODY = "A reminder from your care team"
+
+
+class PushOutcome(StrEnum):
+    OK = "ok"
+    INVALID_TOKEN = "invalid_token"  # the device will never receive it: deactivate the token
+    RETRY = "retry"  # FCM or the network failed for now: try again later
+
+
+@dataclass(frozen=True)
+class PushResult:
+    outcome: PushOutcome
+    error: str = ""  # a short machine-readable reason, stored on the prompt or the device
+    retry_after: float | None = None  # seconds, from FCM's Retry-After
+
+
+def push_enabled() -> bool:
+    """Push is off (not an error) until a project and a service account are configured."""
+    return bool(settings.FCM_PROJECT_ID and settings.FCM_CREDENTIALS_FILE)
+
+
+def notification_body(kind: str) -> str:
+    return NOTIFICATION_BODY.get(kind, DEFAULT_BODY)
+
+
+def push_message(*, token: str, prompt_id: str, kind: str) -> dict:
+    return {
+        "message": {
+            "token": token,
+            "notification": {"title": NOTIFICATION_TITLE, "body": notification_body(kind)},
+            "data": {"prompt_id": prompt_id, "kind": kind},
+            "android": {"collapse_key": prompt_id, "notification": {"tag": prompt_id}},
+            "apns": {"headers": {"apns-collapse-id": prompt_id}},
+        }
+    }
+
+
+# One OAuth2 credential and one HTTP session per process: the access token lives an hour, and
+# fetching it per message would double FCM's latency. Keyed on the settings that made it, so a
+# changed configuration (tests, a rotated key file) builds a fresh one.
+_lock = threading.Lock()
+_credentials: service_account.Credentials | None = None
+_credentials_key: tuple[str, str] | None = None
+_session: requests.Session | None = None
+
+
+def _http() -> requests.Session:
+    global _session
+    if _session is None:
+        _session = requests.Session()
+    return _session
+
+
+def _load_credentials() -> service_account.Credentials:
+    with open(settings.FCM_CREDENTIALS_FILE, encoding="utf-8") as handle:
+        info = json.load(handle)
+    if settings.FCM_TOKEN_URI:
+        info["token_uri"] = settings.FCM_TOKEN_URI
+    return service_account.Credentials.from_service_account_info(info, scopes=[FCM_SCOPE])
+
+
+def _access_token() -> str:
+    global _credentials, _credentials_key
+    key = (settings.FCM_CREDENTIALS_FILE, settings.FCM_TOKEN_URI)
+    with _lock:
+        if _credentials is None or _credentials_key != key:
+            _credentials, _credentials_key = _load_credentials(), key
+        if not _credentials.valid:  # no token yet, or within google-auth's refresh margin of expiry
+            _credentials.refresh(GoogleAuthRequest(session=_http()))
+        return _credentials.token
+
+
+def credentials_forget() -> None:
+    """Drops the cached credential, so the next send fetches a fresh access token (after a 401)."""
+    global _credentials, _credentials_key
+    with _lock:
+        _credentials, _credentials_key = None, None
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _error(response: requests.Response) -> tuple[set[str], set[str]]:
+    """FCM's error codes (`error.status` and `error.details[].errorCode`) and the fields named in
+    a google.rpc.BadRequest's `fieldViolations`."""
+    try:
+        error = response.json().get("error") or {}
+    except (ValueError, AttributeError):
+        return set(), set()
+    if not isinstance(error, dict):
+        return set(), set()
+    codes, fields = {error.get("status")}, set()
+    for detail in error.get("details") or []:
+        if isinstance(detail, dict):
+            codes.add(detail.get("errorCode"))
+            for violation in detail.get("fieldViolations") or []:
+                if isinstance(violation, dict):
+                    fields.add(violation.get("field"))
+    return {c for c in codes if isinstance(c, str)}, {f for f in fields if isinstance(f, str)}
+
+
+def push_send(*, token: str, prompt_id: str, kind: str) -> PushResult:
+    """Sends one notification to one device token; never raises for FCM or network trouble."""
+    url = f"{settings.FCM_ENDPOINT.rstrip('/')}/v1/projects/{settings.FCM_PROJECT_ID}/messages:send"
+    try:
+        access_token = _access_token()
+    except (google.auth.exceptions.GoogleAuthError, OSError, ValueError) as exc:
+        # Every push fails until the credentials are fixed: loud, but the prompts wait and retry.
+        logger.error("FCM credentials could not be loaded or refreshed: %s", type(exc).__name__)
+        return PushResult(PushOutcome.RETRY, error="fcm_auth")
+    try:
+        response = _http().post(
+            url,
+            json=push_message(token=token, prompt_id=prompt_id, kind=kind),
+            headers={"Authorization": f"Bearer {access_token}"},
+            timeout=settings.FCM_TIMEOUT_SECONDS,
+        )
+    except requests.Timeout:
+        return PushResult(PushOutcome.RETRY, error="fcm_timeout")
+    except requests.RequestException:
+        return PushResult(PushOutcome.RETRY, error="fcm_unreachable")
+
+    status = response.status_code
+    if status == 200:
+        return PushResult(PushOutcome.OK)
+    codes, fields = _error(response)
+    retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
+    if status == 404 and "UNREGISTERED" in codes:
+        return PushResult(PushOutcome.INVALID_TOKEN, error="unregistered")
+    if status == 400 and "INVALID_ARGUMENT" in codes:
+        if fields and "message.token" not in fields:
+            # FCM names a field of our message, not the token: deactivating would drop every
+            # device over our own bug. Retry (the prompt fails at its expiry) and make noise.
+            logger.error("FCM rejected our message format: %s", ",".join(sorted(fields)))
+            return PushResult(PushOutcome.RETRY, error="fcm_bad_message")
+        return PushResult(PushOutcome.INVALID_TOKEN, error="invalid_argument")
+    if status in (401, 403):
+        # Our credentials or project, not the device: every push fails alike. Retry (the prompt
+        # expires if nobody fixes it), start from a fresh access token, and make noise.
+        credentials_forget()
+        logger.error("FCM refused our credentials (HTTP %s %s)", status, ",".join(sorted(codes)))
+        return PushResult(PushOutcome.RETRY, error=f"fcm_{status}", retry_after=retry_after)
+    if status == 429 or status >= 500:
+        return PushResult(PushOutcome.RETRY, error=f"fcm_{status}", retry_after=retry_after)
+    logger.warning("FCM answered HTTP %s %s; retrying later", status, ",".join(sorted(codes)))
+    return PushResult(PushOutcome.RETRY, error=f"fcm_{status}", retry_after=retry_after)
