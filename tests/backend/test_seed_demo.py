@@ -1,4 +1,4 @@
-from datetime import timedelta
+from datetime import time, timedelta
 from statistics import mean
 
 import pytest
@@ -22,6 +22,8 @@ from journal.models import (
     SessionKind,
     TherapySession,
 )
+from reminders.models import WEEKDAYS, Device, Prompt, PromptStatus, Schedule
+from reminders.planning import local_instant
 from tests.conftest import sign_in
 
 pytestmark = pytest.mark.django_db
@@ -214,3 +216,99 @@ def test_the_demo_clinician_reads_a_patients_journal_and_the_patient_writes_on(d
     )
     assert created.status_code == 201, created.content
     assert Entry.objects.get(pk=created.json()["id"]).change_seq == last_seq + 1
+
+
+def test_every_enrolled_patient_has_schedules_and_most_a_phone(demo):
+    enrolled = [p for story, p in demo.items() if story is not None]
+    for patient in enrolled:
+        schedules = {s.kind: s for s in patient.schedules.all()}
+        assert {"check_in", "assessment"} <= set(schedules), patient
+        check_in, phq9 = schedules["check_in"], schedules["assessment"]
+        assert check_in.enabled and check_in.days == list(WEEKDAYS)
+        assert (check_in.time is None) != (check_in.window_start is None)
+        assert (phq9.instrument, phq9.days) == ("phq9", ["sun"])
+    schedules = Schedule.objects.all()
+    assert schedules.filter(window_start__isnull=False).exists() and schedules.filter(time__isnull=False).exists()
+    assert schedules.filter(kind="custom").exclude(message="").exists()
+    quiet = Patient.objects.filter(quiet_hours_start__isnull=False)
+    assert quiet.exists() and all((p.quiet_hours_start, p.quiet_hours_end) == (time(22, 30), time(7)) for p in quiet)
+
+    devices = Device.objects.select_related("user")
+    assert devices.count() == len(enrolled) - 1  # one patient has no phone: reminders by email
+    assert {d.platform for d in devices} == {"android", "ios"}
+    assert all(d.active and d.token.startswith("demo-fcm-token-") for d in devices)
+    phoneless = [p for p in enrolled if not p.user.devices.exists()]
+    assert len(phoneless) == 1
+    sent = Prompt.objects.filter(patient=phoneless[0], sent_at__isnull=False)
+    assert sent.exists() and set(sent.values_list("channel", flat=True)) == {"email"}
+
+
+def test_a_month_of_prompts_agrees_with_the_journal(demo):
+    now = timezone.now()
+    prompts = Prompt.objects.select_related("patient", "schedule")
+    assert set(prompts.values_list("status", flat=True)) == set(PromptStatus.values)
+    skipped = prompts.filter(status="skipped")
+    assert set(skipped.values_list("skip_reason", flat=True)) == {"quiet_hours", "already_done"}
+    assert prompts.filter(status="expired", received_at__isnull=False).exists()
+    assert prompts.filter(status="expired", received_at__isnull=True).exists()
+    for prompt in prompts:
+        schedule, patient = prompt.schedule, prompt.patient
+        assert (prompt.kind, prompt.slot, prompt.session_id) == (schedule.kind, 0, None)
+        assert prompt.local_date >= _today(patient) - timedelta(days=30)
+        if schedule.time is not None:
+            assert prompt.scheduled_for == local_instant(patient.zone, prompt.local_date, schedule.time)
+        assert prompt.expires_at == prompt.scheduled_for + timedelta(minutes=schedule.expires_after_minutes)
+        assert prompt.next_attempt_at == prompt.scheduled_for
+        if prompt.sent_at is not None:
+            assert prompt.attempts == 1 and prompt.channel in ("push", "email")
+            assert prompt.scheduled_for <= prompt.sent_at < prompt.scheduled_for + timedelta(minutes=1)
+        if prompt.status in ("scheduled", "skipped"):
+            assert prompt.sent_at is None and prompt.attempts == 0
+        if prompt.status == "completed":
+            assert prompt.sent_at < prompt.completed_at <= min(prompt.expires_at, now)
+            assert prompt.received_at is not None
+        if prompt.status in ("sent", "received"):
+            assert prompt.expires_at > now
+        if prompt.status == "scheduled":
+            assert prompt.scheduled_for > now - timedelta(minutes=5)
+            assert patient.status == PatientStatus.ACTIVE
+
+        if prompt.kind != "check_in" or prompt.status == "scheduled":
+            continue
+        check_ins = Entry.objects.filter(
+            patient=patient, kind="check_in", local_date=prompt.local_date, deleted_at__isnull=True
+        )
+        first = check_ins.order_by("occurred_at").first()
+        if prompt.skip_reason == "already_done":
+            assert first is not None and first.occurred_at <= prompt.scheduled_for
+        elif prompt.status == "completed":
+            assert first is not None and first.occurred_at <= prompt.completed_at
+        elif prompt.status == "expired":
+            assert not check_ins.filter(occurred_at__gt=prompt.sent_at, occurred_at__lte=prompt.expires_at).exists()
+
+    # The patient gone quiet: the reminders of the last days went out and expired unanswered.
+    quiet = demo[stories.GONE_QUIET]
+    recent = prompts.filter(
+        patient=quiet,
+        kind="check_in",
+        local_date__gt=_today(quiet) - timedelta(days=stories.GONE_QUIET.quiet_days),
+        expires_at__lt=now,
+    )
+    assert recent.count() >= stories.GONE_QUIET.quiet_days - 1
+    assert set(recent.values_list("status", flat=True)) == {"expired"}
+
+    # The next prompts are planned, so the worker has some to send.
+    upcoming = Prompt.objects.filter(status="scheduled", scheduled_for__gt=now)
+    assert upcoming.values("patient").distinct().count() >= 5
+    assert not upcoming.exclude(patient__status=PatientStatus.ACTIVE).exists()
+
+
+def test_the_demo_clinician_sees_the_improving_patients_compliance(demo):
+    patient = demo[stories.IMPROVING_WITH_KETAMINE]
+    response = _client(*demo_logins()[0][1:]).get(f"/api/v1/patients/{patient.id}/compliance/")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert 0.5 <= body["completion_rate"] < 1
+    assert body["median_latency_seconds"] > 0
+    assert body["sent"] >= 30 and body["completed"] >= 20
+    assert body["by_kind"]["assessment"]["completed"] >= 3
