@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test test-faults lint fmt clean
+.PHONY: run test test-faults lint fmt clean bench
 
 $(VENV)/.installed-run: requirements.txt
 	@test -x $(PY) || $(shell command -v $(PYTHON) || echo python3) -m venv $(VENV)
@@ -35,3 +35,9 @@ fmt: $(VENV)/.installed-dev
 
 clean:
 	rm -rf var/
+
+## SPEC §5's write budgets on PostgreSQL behind gunicorn (bench/README.md): its own database
+## interlude_bench and Redis db 6; the report lands in var/bench/. BENCH_ARGS=--quick for a short run.
+bench: $(VENV)/.installed-dev
+	@$(PY) bin/check-services
+	$(PY) -m bench.run $(BENCH_ARGS)

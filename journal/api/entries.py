@@ -154,16 +154,19 @@ class EntrySyncView(PatientEntryView):
             raise PayloadTooLarge(f"A sync batch holds at most {MAX_SYNC_ITEMS} entries; split it.")
         envelope = SyncRequestSerializer(data=request.data)
         envelope.is_valid(raise_exception=True)
-        items = [self._validated(item) for item in envelope.validated_data["entries"]]
+        # One serializer validates every item: building a serializer's fields per item was two
+        # thirds of a 500-entry sync's CPU.
+        validator = SyncItemSerializer(context={"patient": self.patient})
+        items = [self._validated(validator, item) for item in envelope.validated_data["entries"]]
         result = services.entries_sync(patient=self.patient, items=items)
-        body = SyncResponseSerializer(result).data
-        return Response(body)
+        return Response(SyncResponseSerializer(result).data)
 
-    def _validated(self, raw) -> dict:
-        serializer = SyncItemSerializer(data=raw, context={"patient": self.patient})
-        if serializer.is_valid():
-            return {"data": serializer.validated_data}
-        messages, codes = flatten_details(ValidationError(serializer.errors).get_full_details())
+    @staticmethod
+    def _validated(validator: SyncItemSerializer, raw) -> dict:
+        try:
+            return {"data": validator.run_validation(raw)}
+        except ValidationError as error:
+            messages, codes = flatten_details(ValidationError(error.detail).get_full_details())
         raw_id = raw.get("id") if isinstance(raw, dict) else None
         return {"id": raw_id if isinstance(raw_id, str) and len(raw_id) <= 64 else None,
                 "errors": {"fields": messages, "field_codes": codes}}  # fmt: skip
