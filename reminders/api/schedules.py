@@ -38,7 +38,8 @@ class _ScheduleListBase(generics.ListAPIView):
     pagination_class = _SchedulePagination
 
     def schedule_patient(self) -> Patient:
-        raise NotImplementedError
+        """Whose schedules: the signed-in patient's own, or (care-team views) the URL's patient."""
+        raise TypeError(f"{type(self).__name__} must define schedule_patient()")
 
     def get_queryset(self):
         return schedules_of(self.schedule_patient())
@@ -52,7 +53,8 @@ class _ScheduleListBase(generics.ListAPIView):
 
 class _ScheduleDetailBase(APIView):
     def schedule_patient(self) -> Patient:
-        raise NotImplementedError
+        """Whose schedules: the signed-in patient's own, or (care-team views) the URL's patient."""
+        raise TypeError(f"{type(self).__name__} must define schedule_patient()")
 
     def _schedule(self, schedule_id) -> Schedule:
         return get_object_or_404(schedules_of(self.schedule_patient()), pk=schedule_id)
