@@ -19,7 +19,7 @@ from backend import demo_histories as stories
 from journal.models import Assessment, Entry, EntryKind, Instrument
 from reminders import planning
 from reminders.models import WEEKDAYS, Device, Platform, Prompt, PromptKind, PromptStatus, Schedule, ScheduleKind
-from reminders.services.schedules import QUIET_HOURS, SCHEDULE_WINDOW_MIN_GAP_MINUTES, prompts_plan
+from reminders.services.schedules import QUIET_HOURS, prompts_plan, schedule_instant
 
 PROMPT_HISTORY_DAYS = 30
 CHECK_IN_EXPIRES_AFTER = 180  # long enough for the latest check-in a story logs (an hour after its usual)
@@ -181,18 +181,7 @@ class _History:
             today = today - timedelta(days=story.stopped_days_ago)
         channel = "push" if _plan(story).device else "email"
         for day in planning.due_days(schedule.days, first, today):
-            if schedule.time is not None:
-                wall = schedule.time
-            else:
-                wall = planning.stratified_times(
-                    source_id=schedule.pk,
-                    day=day,
-                    start=schedule.window_start,
-                    end=schedule.window_end,
-                    count=1,
-                    min_gap_minutes=SCHEDULE_WINDOW_MIN_GAP_MINUTES,
-                )[0]
-            at = planning.local_instant(patient.zone, day, wall)
+            at = schedule_instant(schedule, patient.zone, day)
             if at >= self.now:
                 continue  # planned below, with the days ahead
             prompt = Prompt(

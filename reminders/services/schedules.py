@@ -52,6 +52,23 @@ _INSERT_CHUNK = 2000
 # --- Planning -------------------------------------------------------------------------------------
 
 
+def schedule_instant(schedule: Schedule, zone, day):
+    """When a schedule's prompt fires on a journal day: its fixed time, or its window's random
+    (deterministic per schedule and day) time, as the SPEC's instant in the patient's zone."""
+    if schedule.time is not None:
+        wall = schedule.time
+    else:
+        wall = planning.stratified_times(
+            source_id=schedule.pk,
+            day=day,
+            start=schedule.window_start,
+            end=schedule.window_end,
+            count=1,
+            min_gap_minutes=SCHEDULE_WINDOW_MIN_GAP_MINUTES,
+        )[0]
+    return planning.local_instant(zone, day, wall)
+
+
 def _plan_days() -> int:
     return settings.PROMPT_PLAN_DAYS
 
@@ -129,18 +146,7 @@ def _schedule_prompts(
         for day in planning.due_days(schedule.days, today, last):
             if (schedule.pk, day, 0) in planned:
                 continue
-            if schedule.time is not None:
-                wall = schedule.time
-            else:
-                wall = planning.stratified_times(
-                    source_id=schedule.pk,
-                    day=day,
-                    start=schedule.window_start,
-                    end=schedule.window_end,
-                    count=1,
-                    min_gap_minutes=SCHEDULE_WINDOW_MIN_GAP_MINUTES,
-                )[0]
-            at = planning.local_instant(zone, day, wall)
+            at = schedule_instant(schedule, zone, day)
             if at < now:
                 continue
             prompts.append(
