@@ -5,6 +5,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from accounts.models import SUBSTANCES
+from accounts.serializers import CrisisResourceSerializer
 from backend.api.fields import StrictDateTimeField, StrictIntegerField, StrictNumberField
 from journal.models import COPING, TRIGGERS, EntryKind, EntryRevision
 
@@ -137,16 +138,9 @@ class EntrySerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
 
-class SupportResourceSerializer(serializers.Serializer):
-    name = serializers.CharField()
-    phone = serializers.CharField(allow_blank=True)
-    sms = serializers.CharField(allow_blank=True)
-    url = serializers.CharField(allow_blank=True)
-
-
 class SupportSerializer(serializers.Serializer):
     message = serializers.CharField()
-    resources = SupportResourceSerializer(many=True)
+    resources = CrisisResourceSerializer(many=True)  # the clinic's crisis resources, as /me shows them
     monitored = serializers.CharField()
 
 
