@@ -18,11 +18,13 @@ class SignInJWTAuthentication(JWTAuthentication):
             sign_in_id = uuid.UUID(str(validated_token.get("sid")))
         except ValueError:
             raise AuthenticationFailed("Token is not valid.", code="not_authenticated") from None
-        sign_in = (
-            SignIn.objects.select_related("user", "user__clinic", "user__patient")
-            .filter(id=sign_in_id, revoked_at__isnull=True, user__is_active=True)
-            .first()
-        )
+        try:
+            # get(), not first(): no ORDER BY to build or sort; this runs on every API request.
+            sign_in = SignIn.objects.select_related("user", "user__clinic", "user__patient").get(
+                id=sign_in_id, revoked_at__isnull=True, user__is_active=True
+            )
+        except SignIn.DoesNotExist:
+            sign_in = None
         if sign_in is None or str(sign_in.user_id) != str(validated_token.get("user_id")):
             raise AuthenticationFailed("This sign-in has ended.", code="not_authenticated")
         user = sign_in.user

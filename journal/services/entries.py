@@ -17,6 +17,7 @@ from rest_framework.exceptions import NotFound
 from accounts.models import Patient
 from backend import hooks
 from backend.api.exceptions import Conflict, PreconditionFailed
+from backend.db import insert_unless_exists
 from journal.models import Entry, EntryRevision, JournalSequence
 from journal.risk import Written, evaluate_writes
 from journal.serializers.entries import as_validation_error, content_errors
@@ -131,19 +132,19 @@ def entry_create(*, patient: Patient, data: dict) -> tuple[Entry, bool, dict | N
 @transaction.atomic
 def _entry_create(*, patient: Patient, data: dict) -> tuple[Entry, bool, dict | None]:
     now = timezone.now()
-    entry_id = data.get("id")
     seq = sequence_allocate(patient.pk, 1)
-    if entry_id is not None:
-        existing = Entry.objects.filter(pk=entry_id).first()
-        if existing is not None:
-            if existing.patient_id != patient.pk or existing.is_deleted:
-                raise Conflict("This id is already taken.")
-            if canonical(_stored_content(existing)) != canonical(data):
-                raise Conflict("An entry with this id and other content exists.")
-            return existing, False, None
-    entry = _new_entry(patient=patient, content=data, entry_id=entry_id, seq=seq, now=now)
-    entry.save(force_insert=True)
-    return entry, True, evaluate_writes(Written(patient=patient, entries=[entry]))
+    # Insert first and look only when the id was taken: a new entry is the common case. Anything the
+    # prompt hook changed before a taken id is found is either undone by the 409's rollback or, for a
+    # same-content retry, a no-op (its prompt is already completed).
+    entry = _new_entry(patient=patient, content=data, entry_id=data.get("id"), seq=seq, now=now)
+    if insert_unless_exists(entry):
+        return entry, True, evaluate_writes(Written(patient=patient, entries=[entry]))
+    existing = Entry.objects.filter(pk=entry.pk).first()
+    if existing is None or existing.patient_id != patient.pk or existing.is_deleted:
+        raise Conflict("This id is already taken.")
+    if canonical(_stored_content(existing)) != canonical(data):
+        raise Conflict("An entry with this id and other content exists.")
+    return existing, False, None
 
 
 def _own_live_entry(patient: Patient, entry_id) -> Entry:

@@ -1,0 +1,29 @@
+"""Small database helpers the ORM does not offer directly."""
+
+from django.db import connections, router
+from django.db.models import Model
+from django.db.models.constants import OnConflict
+from django.db.models.sql import InsertQuery
+
+
+def insert_unless_exists(obj: Model) -> bool:
+    """INSERT … ON CONFLICT DO NOTHING for one instance; True when this call inserted the row.
+
+    One statement where "does it exist? then insert" takes two, for write paths that are idempotent
+    by a client-made primary key. On PostgreSQL a concurrent uncommitted insert of the same key makes
+    this wait for that transaction and then do nothing, so a race ends in a clean False, not an
+    IntegrityError. Built through Django's own InsertQuery, so fields' pre_save and database
+    preparation (encryption included) run exactly as in Model.save().
+    """
+    model = type(obj)
+    using = router.db_for_write(model, instance=obj)
+    query = InsertQuery(model, on_conflict=OnConflict.IGNORE)
+    query.insert_values(model._meta.local_concrete_fields, [obj])
+    with connections[using].cursor() as cursor:
+        for sql, params in query.get_compiler(using=using).as_sql():
+            cursor.execute(sql, params)
+        inserted = cursor.rowcount == 1
+    if inserted:
+        obj._state.adding = False
+        obj._state.db = using
+    return inserted
