@@ -1,9 +1,11 @@
 import uuid
 import zoneinfo
 from datetime import date, datetime, time
+from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
@@ -41,6 +43,38 @@ class Clinic(models.Model):
     sampling_window_start = models.TimeField(default=time(9, 0))
     sampling_window_end = models.TimeField(default=time(21, 0))
     sampling_min_gap_minutes = models.PositiveSmallIntegerField(default=60)
+    # Alert thresholds (SPEC §9); the defaults are the SPEC's.
+    alert_self_harm_item9_min = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(3)]
+    )
+    alert_craving_high_level = models.PositiveSmallIntegerField(
+        default=8, validators=[MinValueValidator(1), MaxValueValidator(10)]
+    )
+    alert_craving_high_days = models.PositiveSmallIntegerField(
+        default=2, validators=[MinValueValidator(1), MaxValueValidator(14)]
+    )
+    alert_phq9_total_min = models.PositiveSmallIntegerField(
+        default=20, validators=[MinValueValidator(1), MaxValueValidator(27)]
+    )
+    alert_phq9_rise_min = models.PositiveSmallIntegerField(
+        default=5, validators=[MinValueValidator(1), MaxValueValidator(27)]
+    )
+    alert_craving_rise_min = models.DecimalField(
+        max_digits=3, decimal_places=1, default=Decimal("2.0"),
+        validators=[MinValueValidator(Decimal("0.1")), MaxValueValidator(Decimal("10"))],
+    )  # fmt: skip
+    alert_craving_rise_min_entries = models.PositiveSmallIntegerField(
+        default=3, validators=[MinValueValidator(1), MaxValueValidator(50)]
+    )
+    alert_mood_low_level = models.PositiveSmallIntegerField(
+        default=2, validators=[MinValueValidator(0), MaxValueValidator(10)]
+    )
+    alert_mood_low_days = models.PositiveSmallIntegerField(
+        default=3, validators=[MinValueValidator(1), MaxValueValidator(14)]
+    )
+    alert_disengaged_days = models.PositiveSmallIntegerField(
+        default=3, validators=[MinValueValidator(1), MaxValueValidator(30)]
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

@@ -27,3 +27,9 @@ def insert_unless_exists(obj: Model) -> bool:
         obj._state.adding = False
         obj._state.db = using
     return inserted
+
+
+def column_value(model: type[Model], field_name: str, value):
+    """A value in the database form of one of a model's columns, for raw SQL parameters: a uuid
+    stays a uuid on PostgreSQL but is hex text on SQLite, whose driver refuses uuid objects."""
+    return model._meta.get_field(field_name).get_db_prep_value(value, connections["default"])

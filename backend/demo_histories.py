@@ -30,6 +30,7 @@ from journal.models import (
     TherapySession,
 )
 from journal.services.entries import CLIENT_FIELDS, LATE_AFTER, canonical
+from journal.services.rollups import rollups_rebuild
 
 HISTORY_DAYS = 120
 CREATED_DAYS_AGO = 125  # the patient joined a few days before their first entry
@@ -331,6 +332,7 @@ def demo_histories_create(*, histories: list[tuple[Patient, Story]], clinician: 
     Assessment.objects.bulk_create(assessments)
     TherapySession.objects.bulk_create(sessions)
     JournalSequence.objects.bulk_create(sequences)
+    rollups_rebuild(patient_ids=[patient.pk for patient, _ in histories])
     # Entered when they happened, not when the demo was seeded (auto_now_add fills in "now" on insert).
     Assessment.objects.filter(pk__in=[a.pk for a in assessments]).update(created_at=F("received_at"))
     TherapySession.objects.filter(pk__in=[s.pk for s in sessions]).update(

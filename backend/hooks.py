@@ -37,3 +37,8 @@ therapy_session_changed = Hook(
     "(session, deleted: bool) -> None: a session was created, moved, changed or deleted; its "
     "intensive-sampling prompts must follow.",
 )
+alert_opened = Hook(
+    "alert_opened",
+    "(alert) -> None: a new alert was opened (not new evidence on an open one); its notifications "
+    "must be written in the same transaction.",
+)

@@ -157,3 +157,57 @@ class Device(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["user"], condition=Q(active=True), name="device_active_by_user")]
+
+
+class NotificationChannel(models.TextChoices):
+    EMAIL = "email"
+    PUSH = "push"
+
+
+class NotificationStatus(models.TextChoices):
+    SCHEDULED = "scheduled"
+    SENT = "sent"
+    CANCELLED = "cancelled"  # the alert was acknowledged or resolved before this round was due
+    FAILED = "failed"  # nowhere to send (no email address, no active device) or retries ran out
+
+
+class AlertNotification(models.Model):
+    """One message about an alert to one clinician on one channel, in one round (SPEC §9).
+
+    Written in the transaction that opens the alert, so a notification exists even when Redis is
+    down; sent like a prompt (claimed by the sweeper over `next_attempt_at`, leased while sending).
+    Urgent alerts get rounds 0–3 at 0/15/30/45 minutes, sent only while the alert is unacknowledged;
+    clinic admins get the later rounds (or every round when the care team is empty).
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    alert = models.ForeignKey("journal.Alert", on_delete=models.CASCADE, related_name="notifications")
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    channel = models.CharField(max_length=8, choices=NotificationChannel.choices)
+    round = models.PositiveSmallIntegerField()
+    escalation = models.BooleanField(default=False)  # to a clinic admin, not the care team
+    due_at = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=NotificationStatus.choices, default=NotificationStatus.SCHEDULED)
+    next_attempt_at = models.DateTimeField()
+    lease_owner = models.CharField(max_length=64, blank=True, default="")
+    lease_until = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=200, blank=True, default="")
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=NotificationStatus.values), name="alert_notification_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(channel__in=NotificationChannel.values), name="alert_notification_channel"
+            ),
+            models.UniqueConstraint(
+                fields=["alert", "recipient", "channel", "round"], name="alert_notification_once_per_round"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["next_attempt_at"], condition=Q(status="scheduled"), name="alert_notification_due"),
+        ]

@@ -17,10 +17,11 @@ from rest_framework.exceptions import NotFound
 from accounts.models import Patient
 from backend import hooks
 from backend.api.exceptions import Conflict, PreconditionFailed
-from backend.db import insert_unless_exists
+from backend.db import column_value, insert_unless_exists
 from journal.models import Entry, EntryRevision, JournalSequence
 from journal.risk import Written, evaluate_writes
 from journal.serializers.entries import as_validation_error, content_errors
+from journal.services.rollups import rollups_refresh
 
 CLIENT_FIELDS = (
     "kind", "occurred_at", "craving", "mood", "anxiety", "sleep_hours", "substance", "amount", "triggers",
@@ -37,7 +38,7 @@ def sequence_allocate(patient_id, count: int) -> int:
         cursor.execute(
             f"INSERT INTO {table} (patient_id, last_seq) VALUES (%s, %s) "  # noqa: S608 - table from the model
             f"ON CONFLICT (patient_id) DO UPDATE SET last_seq = {table}.last_seq + %s RETURNING last_seq",
-            [patient_id, count, count],
+            [column_value(JournalSequence, "patient", patient_id), count, count],
         )
         return cursor.fetchone()[0]
 
@@ -138,6 +139,7 @@ def _entry_create(*, patient: Patient, data: dict) -> tuple[Entry, bool, dict | 
     # same-content retry, a no-op (its prompt is already completed).
     entry = _new_entry(patient=patient, content=data, entry_id=data.get("id"), seq=seq, now=now)
     if insert_unless_exists(entry):
+        rollups_refresh(patient_id=patient.pk, days=[entry.local_date])
         return entry, True, evaluate_writes(Written(patient=patient, entries=[entry]))
     existing = Entry.objects.filter(pk=entry.pk).first()
     if existing is None or existing.patient_id != patient.pk or existing.is_deleted:
@@ -171,9 +173,11 @@ def entry_update(*, patient: Patient, entry_id, changes: dict, if_match: int | N
             return entry, None
         _raise_if_invalid(merged, patient, now)
         _revision_of(entry, now).save()
+        old_day = entry.local_date
         _apply(entry, merged, patient=patient, now=now)
         _bump(entry, seq=seq, now=now)
         entry.save()
+        rollups_refresh(patient_id=patient.pk, days=[old_day, entry.local_date], days_may_empty=True)
         support = evaluate_writes(Written(patient=patient, entries=[entry]))
     return entry, support
 
@@ -188,6 +192,7 @@ def entry_delete(*, patient: Patient, entry_id, if_match: int | None) -> None:
         entry.deleted_at = now
         _bump(entry, seq=seq, now=now)
         entry.save(update_fields=["deleted_at", "version", "change_seq", "updated_at"])
+        rollups_refresh(patient_id=patient.pk, days=[entry.local_date], days_may_empty=True)
 
 
 def entries_sync(*, patient: Patient, items: list[dict]) -> dict:
@@ -212,6 +217,7 @@ def _sync_once(*, patient: Patient, items: list[dict]) -> dict:
     creates: list[Entry] = []
     updates: list[Entry] = []
     revisions: list[EntryRevision] = []
+    days_left: list = []  # journal days that updates moved entries away from
     with transaction.atomic():
         valid = [item["data"] for item in items if "data" in item]
         last_seq = sequence_allocate(patient.pk, max(len(valid), 1))
@@ -246,6 +252,7 @@ def _sync_once(*, patient: Patient, items: list[dict]) -> dict:
                 status = "unchanged"
             elif data.get("base_version") == entry.version:
                 revisions.append(_revision_of(entry, now))
+                days_left.append(entry.local_date)
                 _apply(entry, data, patient=patient, now=now)
                 _bump(entry, seq=next(next_seq), now=now)
                 updates.append(entry)
@@ -261,6 +268,11 @@ def _sync_once(*, patient: Patient, items: list[dict]) -> dict:
                                                 "change_seq", "updated_at"])  # fmt: skip
         if revisions:
             EntryRevision.objects.bulk_create(revisions)
+        rollups_refresh(
+            patient_id=patient.pk,
+            days=[*days_left, *(entry.local_date for entry in (*creates, *updates))],
+            days_may_empty=bool(days_left),
+        )
         support = (
             evaluate_writes(Written(patient=patient, entries=[*creates, *updates])) if creates or updates else None
         )
