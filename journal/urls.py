@@ -1,3 +1,9 @@
-from journal.api import assessments, entries, exports, sessions
+from journal.api import assessments, entries, exports, sessions, trends
 
-urlpatterns = [*entries.urlpatterns, *assessments.urlpatterns, *sessions.urlpatterns, *exports.urlpatterns]
+urlpatterns = [
+    *entries.urlpatterns,
+    *assessments.urlpatterns,
+    *sessions.urlpatterns,
+    *exports.urlpatterns,
+    *trends.urlpatterns,
+]

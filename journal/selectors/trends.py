@@ -1,0 +1,337 @@
+"""Trends (SPEC §8): a patient's journal in daily figures, windows and session-anchored views.
+
+Daily figures come from DailyRollup (one row per journal day, kept exact by every write), so a
+365-day trend reads ~730 small rows, never every entry. The few figures a rollup cannot hold
+(triggers, hours of day, the craving before each use) are aggregated by SQL over the range's
+entries through the (patient, local_date) index. Python only walks days, never entries.
+
+Means are entry-weighted: a window's craving mean is sum(craving) / count(craving) over the
+entries of its days, the same for every window (a day, 7 days, a session's pre and post).
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from django.db import connection
+from django.db.models import Avg, Count, Max, OuterRef, Subquery
+from django.utils import timezone
+
+from accounts.models import Patient
+from backend.db import column_value
+from journal.models import Assessment, DailyRollup, Entry, EntryKind, TherapySession
+
+DEFAULT_DAYS = 30
+MAX_DAYS = 731
+ROLLING_DAYS = 7
+
+
+def _mean(total, count) -> float | None:
+    return round(float(total) / count, 2) if count else None
+
+
+@dataclass
+class _Sums:
+    """Sums and counts over some days: add days, read means."""
+
+    entries: int = 0
+    craving_sum: int = 0
+    craving_count: int = 0
+    mood_sum: int = 0
+    mood_count: int = 0
+
+    def add(self, day: DailyRollup | None) -> None:
+        if day is not None:
+            self.entries += day.entries
+            self.craving_sum += day.craving_sum
+            self.craving_count += day.craving_count
+            self.mood_sum += day.mood_sum
+            self.mood_count += day.mood_count
+
+    @classmethod
+    def over(cls, days: Iterable[DailyRollup | None]) -> "_Sums":
+        sums = cls()
+        for day in days:
+            sums.add(day)
+        return sums
+
+    @property
+    def craving_mean(self) -> float | None:
+        return _mean(self.craving_sum, self.craving_count)
+
+    @property
+    def mood_mean(self) -> float | None:
+        return _mean(self.mood_sum, self.mood_count)
+
+
+def _dates(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+def journal_today(patient: Patient, now: datetime | None = None) -> date:
+    return patient.journal_day(now or timezone.now())[0]
+
+
+def default_range(patient: Patient, now: datetime | None = None) -> tuple[date, date]:
+    today = journal_today(patient, now)
+    return today - timedelta(days=DEFAULT_DAYS - 1), today
+
+
+def _rollups(patient: Patient, first: date, last: date) -> dict[date, DailyRollup]:
+    rows = DailyRollup.objects.filter(patient=patient, local_date__gte=first, local_date__lte=last)
+    return {row.local_date: row for row in rows}
+
+
+def _day_row(day: date, rollup: DailyRollup | None) -> dict:
+    if rollup is None:
+        return {"date": day, "entries": 0, "craving_mean": None, "craving_max": None, "mood_mean": None,
+                "anxiety_mean": None, "sleep_hours": None, "used": False, "check_in": False}  # fmt: skip
+    return {
+        "date": day,
+        "entries": rollup.entries,
+        "craving_mean": _mean(rollup.craving_sum, rollup.craving_count),
+        "craving_max": rollup.craving_max,
+        "mood_mean": _mean(rollup.mood_sum, rollup.mood_count),
+        "anxiety_mean": _mean(rollup.anxiety_sum, rollup.anxiety_count),
+        "sleep_hours": _mean(rollup.sleep_sum, rollup.sleep_count),
+        "used": rollup.uses > 0,
+        "check_in": rollup.check_ins > 0,
+    }
+
+
+def _slope_per_week(days: list[dict]) -> float | None:
+    """Least-squares slope of the daily craving means against the day number, per 7 days."""
+    points = [(n, day["craving_mean"]) for n, day in enumerate(days) if day["craving_mean"] is not None]
+    if len(points) < 2:
+        return None
+    mean_x = sum(x for x, _ in points) / len(points)
+    mean_y = sum(y for _, y in points) / len(points)
+    spread = sum((x - mean_x) ** 2 for x, _ in points)
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in points) / spread
+    return round(slope * 7, 3)
+
+
+def _current_streak(patient: Patient, today: date) -> int:
+    """Consecutive journal days with a check-in, ending today or yesterday."""
+    check_in_days = (
+        DailyRollup.objects.filter(patient=patient, check_ins__gt=0, local_date__lte=today)
+        .order_by("-local_date")
+        .values_list("local_date", flat=True)
+    )
+    streak, expected = 0, None
+    for day in check_in_days.iterator(chunk_size=200):
+        if expected is None:
+            if day < today - timedelta(days=1):
+                return 0
+        elif day != expected:
+            break
+        streak += 1
+        expected = day - timedelta(days=1)
+    return streak
+
+
+def _triggers(patient: Patient, first: date, last: date) -> list[dict]:
+    """Each trigger word: how many entries named it and their craving mean (SQL over the JSON arrays)."""
+    table = Entry._meta.db_table
+    if connection.vendor == "postgresql":
+        words, word = "jsonb_array_elements_text(e.triggers) AS t(word)", "t.word"
+    else:
+        words, word = "json_each(e.triggers) AS t", "t.value"  # SQLite, for the embedded demo
+    sql = (
+        f"SELECT {word}, COUNT(*), AVG(e.craving) FROM {table} e, {words} "  # noqa: S608 - names from the model
+        "WHERE e.patient_id = %s AND e.local_date >= %s AND e.local_date <= %s AND e.deleted_at IS NULL "
+        f"GROUP BY {word} ORDER BY COUNT(*) DESC, {word}"
+    )
+    with connection.cursor() as cursor:
+        days = [connection.ops.adapt_datefield_value(first), connection.ops.adapt_datefield_value(last)]
+        cursor.execute(sql, [column_value(Entry, "patient", patient.pk), *days])
+        rows = cursor.fetchall()
+    return [
+        {"trigger": trigger, "count": count, "craving_mean": round(float(mean), 2) if mean is not None else None}
+        for trigger, count, mean in rows
+    ]
+
+
+def _live_entries(patient: Patient, first: date, last: date):
+    return Entry.objects.filter(patient=patient, local_date__gte=first, local_date__lte=last, deleted_at__isnull=True)
+
+
+def _hours(patient: Patient, first: date, last: date) -> list[dict]:
+    rows = (
+        _live_entries(patient, first, last)
+        .order_by()
+        .values("local_hour")
+        .annotate(entries=Count("id"), craving_mean=Avg("craving"))
+    )
+    by_hour = {row["local_hour"]: row for row in rows}
+    return [
+        {
+            "hour": hour,
+            "entries": by_hour[hour]["entries"] if hour in by_hour else 0,
+            "craving_mean": _round(by_hour[hour]["craving_mean"]) if hour in by_hour else None,
+        }
+        for hour in range(24)
+    ]
+
+
+def _round(value) -> float | None:
+    return round(float(value), 2) if value is not None else None
+
+
+def _uses(patient: Patient, first: date, last: date) -> list[dict]:
+    """Use entries in range with the highest craving reported in the 24 hours before each."""
+    before = Entry.objects.filter(
+        patient=patient,
+        deleted_at__isnull=True,
+        occurred_at__lt=OuterRef("occurred_at"),
+        occurred_at__gte=OuterRef("occurred_at") - timedelta(hours=24),
+    )
+    craving_before = Subquery(before.order_by().values("patient").annotate(top=Max("craving")).values("top")[:1])
+    rows = (
+        _live_entries(patient, first, last)
+        .filter(kind=EntryKind.USE)
+        .annotate(craving_before=craving_before)
+        .order_by("occurred_at")
+        .values("id", "occurred_at", "substance", "craving_before")
+    )
+    return list(rows)
+
+
+def _assessments(patient: Patient, first: date, last: date) -> list[dict]:
+    rows = Assessment.objects.filter(patient=patient, local_date__gte=first, local_date__lte=last)
+    return list(rows.order_by("completed_at").values("id", "instrument", "completed_at", "score", "severity"))
+
+
+def _sessions(patient: Patient, first: date, last: date) -> list[dict]:
+    rows = TherapySession.objects.filter(patient=patient, local_date__gte=first, local_date__lte=last)
+    return list(rows.order_by("starts_at").values("id", "kind", "starts_at", "local_date", "duration_minutes"))
+
+
+def trends_of(patient: Patient, *, first: date, last: date, now: datetime | None = None) -> dict:
+    """SPEC §8's trends over the journal days first…last (inclusive)."""
+    today = journal_today(patient, now)
+    length = (last - first).days + 1
+    previous_first = first - timedelta(days=length)
+    rollups = _rollups(patient, min(previous_first, first - timedelta(days=ROLLING_DAYS - 1)), last)
+
+    window = _dates(first, last)
+    days = [_day_row(day, rollups.get(day)) for day in window]
+    rolling = []
+    for day in window:
+        sums = _Sums.over(rollups.get(day - timedelta(days=back)) for back in range(ROLLING_DAYS))
+        rolling.append({"date": day, "craving_mean": sums.craving_mean, "mood_mean": sums.mood_mean})
+
+    current = _Sums.over(rollups.get(day) for day in window)
+    previous = _Sums.over(rollups.get(day) for day in _dates(previous_first, first - timedelta(days=1)))
+    last_use = (
+        DailyRollup.objects.filter(patient=patient, uses__gt=0, local_date__lte=today)
+        .order_by("-local_date")
+        .values_list("local_date", flat=True)
+        .first()
+    )
+    summary = {
+        "craving_mean": current.craving_mean,
+        "craving_mean_prev": previous.craving_mean,
+        "mood_mean": current.mood_mean,
+        "mood_mean_prev": previous.mood_mean,
+        "craving_slope_per_week": _slope_per_week(days),
+        "use_days": sum(1 for day in days if day["used"]),
+        "days_since_last_use": (today - last_use).days if last_use else None,
+        "check_in_days": sum(1 for day in days if day["check_in"]),
+        "current_streak": _current_streak(patient, today),
+    }
+    return {
+        "from": first,
+        "to": last,
+        "days": days,
+        "rolling_7d": rolling,
+        "summary": summary,
+        "triggers": _triggers(patient, first, last),
+        "hours": _hours(patient, first, last),
+        "assessments": _assessments(patient, first, last),
+        "sessions": _sessions(patient, first, last),
+        "uses": _uses(patient, first, last),
+    }
+
+
+def session_trends_of(patient: Patient, *, before: int, after: int, kind: str | None, now: datetime | None = None):
+    """Trends anchored on sessions (SPEC §8): day 0 is the session's journal day; `pre` covers
+    days −before…−1, `post` 1…after; `average` is, per offset, the mean over the sessions with
+    data that day, and the mean of the sessions' deltas."""
+    moment = now or timezone.now()
+    sessions = TherapySession.objects.filter(patient=patient, starts_at__lte=moment).order_by("starts_at")
+    if kind:
+        sessions = sessions.filter(kind=kind)
+    sessions = list(sessions.values("id", "kind", "starts_at", "local_date"))
+    rollups = (
+        _rollups(
+            patient,
+            min(s["local_date"] for s in sessions) - timedelta(days=before),
+            max(s["local_date"] for s in sessions) + timedelta(days=after),
+        )
+        if sessions
+        else {}
+    )
+    offsets = range(-before, after + 1)
+    results = []
+    for session in sessions:
+        day0 = session["local_date"]
+        pre = _Sums.over(rollups.get(day0 + timedelta(days=n)) for n in range(-before, 0))
+        post = _Sums.over(rollups.get(day0 + timedelta(days=n)) for n in range(1, after + 1))
+        series = []
+        for offset in offsets:
+            day = _Sums.over([rollups.get(day0 + timedelta(days=offset))])
+            series.append(
+                {"offset": offset, "craving_mean": day.craving_mean, "mood_mean": day.mood_mean, "entries": day.entries}
+            )
+        results.append(
+            {
+                "id": session["id"],
+                "kind": session["kind"],
+                "starts_at": session["starts_at"],
+                "local_date": day0,
+                "pre": _window(pre),
+                "post": _window(post),
+                "delta": {
+                    "craving": _difference(post.craving_mean, pre.craving_mean),
+                    "mood": _difference(post.mood_mean, pre.mood_mean),
+                },  # fmt: skip
+                "days": series,
+            }
+        )
+    return {"before": before, "after": after, "kind": kind, "sessions": results, "average": _average(results, offsets)}
+
+
+def _window(sums: _Sums) -> dict:
+    return {"craving_mean": sums.craving_mean, "mood_mean": sums.mood_mean, "entries": sums.entries}
+
+
+def _difference(later, earlier) -> float | None:
+    return round(later - earlier, 2) if later is not None and earlier is not None else None
+
+
+def _mean_of(values: Iterable) -> float | None:
+    present = [value for value in values if value is not None]
+    return round(sum(present) / len(present), 2) if present else None
+
+
+def _average(results: list[dict], offsets: range) -> dict:
+    days = []
+    for index, offset in enumerate(offsets):
+        at_offset = [result["days"][index] for result in results]
+        days.append(
+            {
+                "offset": offset,
+                "craving_mean": _mean_of(day["craving_mean"] for day in at_offset),
+                "mood_mean": _mean_of(day["mood_mean"] for day in at_offset),
+                "sessions": sum(1 for day in at_offset if day["entries"]),
+            }
+        )
+    return {
+        "sessions": len(results),
+        "delta": {
+            "craving": _mean_of(result["delta"]["craving"] for result in results),
+            "mood": _mean_of(result["delta"]["mood"] for result in results),
+        },
+        "days": days,
+    }
