@@ -29,7 +29,6 @@ from accounts.serializers import (
     PasswordResetSerializer,
     PatientCreatedSerializer,
     PatientCreateSerializer,
-    PatientListSerializer,
     PatientSerializer,
     PatientUpdateSerializer,
     RefreshSerializer,
@@ -197,37 +196,11 @@ class MyAccessLogView(generics.ListAPIView):
 # --- Patients (clinicians) ----------------------------------------------------------------------
 
 
-class PatientListCreateView(APIView):
-    permission_classes = [IsClinician]
+class PatientCreateView(APIView):
+    """POST /api/v1/patients/: a clinician adds a patient. The same path's GET, the triage list,
+    needs journal and reminders data, so the dashboard app serves the path with a subclass."""
 
-    @extend_schema(
-        operation_id="patients_list",
-        parameters=[
-            OpenApiParameter("q", str, description="Search in display names."),
-            OpenApiParameter("ordering", str, enum=["name", "-name", "created", "-created"]),
-            OpenApiParameter("limit", int, description="At most this many rows (≤ 2000)."),
-        ],
-        responses={200: PatientListSerializer},
-    )
-    def get(self, request):
-        queryset = selectors.patients_visible_to(request.user)
-        query = request.query_params.get("q", "").strip()
-        if query:
-            queryset = queryset.filter(display_name__icontains=query[:120])
-        ordering = {
-            "name": "display_name",
-            "-name": "-display_name",
-            "created": "created_at",
-            "-created": "-created_at",
-        }
-        queryset = queryset.order_by(ordering.get(request.query_params.get("ordering", "name"), "display_name"), "id")
-        try:
-            limit = min(max(int(request.query_params.get("limit", 2000)), 1), 2000)
-        except ValueError:
-            raise ValidationError({"limit": ["A whole number from 1 to 2000."]}, code="invalid") from None
-        patients = list(queryset[:limit])
-        services.access_log_record(request, patients=patients, action=AccessAction.LIST)
-        return Response({"count": len(patients), "results": PatientSerializer(patients, many=True).data})
+    permission_classes = [IsClinician]
 
     @extend_schema(request=PatientCreateSerializer, responses={201: PatientCreatedSerializer})
     def post(self, request):

@@ -192,11 +192,6 @@ class PatientSerializer(serializers.ModelSerializer):
         return patient.user_id is not None
 
 
-class PatientListSerializer(serializers.Serializer):
-    count = serializers.IntegerField()
-    results = PatientSerializer(many=True)
-
-
 class EnrollmentSerializer(serializers.Serializer):
     code = serializers.CharField()
     expires_at = serializers.DateTimeField()

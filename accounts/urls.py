@@ -13,7 +13,6 @@ urlpatterns = [
     path("me/", api.MeView.as_view(), name="me"),
     path("me/password/", api.PasswordChangeView.as_view(), name="me-password"),
     path("me/access-log/", api.MyAccessLogView.as_view(), name="me-access-log"),
-    path("patients/", api.PatientListCreateView.as_view(), name="patients"),
     path("patients/<uuid:patient_id>/", api.PatientDetailView.as_view(), name="patient-detail"),
     path("patients/<uuid:patient_id>/enrollment/", api.PatientEnrollmentView.as_view(), name="patient-enrollment"),
     path("patients/<uuid:patient_id>/care-team/", api.CareTeamView.as_view(), name="patient-care-team"),

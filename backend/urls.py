@@ -10,6 +10,7 @@ handler404 = "backend.api.errors.handler404"
 handler500 = "backend.api.errors.handler500"
 
 api_v1 = [
+    path("", include("dashboard.api")),
     path("", include("accounts.urls")),
     path("", include("journal.urls")),
     path("", include("reminders.urls")),

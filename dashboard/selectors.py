@@ -1,0 +1,180 @@
+"""The triage list (SPEC §8): one row per care-team patient, for the API and the dashboard page.
+
+It lives in the dashboard app because it is the clinician's overview across the apps below it:
+daily rollups and alerts (journal) and prompt compliance (reminders). Its cost does not grow with
+the number of entries and it takes the same queries for 5 patients or 2,000:
+
+1. the patients, each with its latest live entry and next session (index probes per patient);
+2. their daily rollups over the last 14 journal days (≤ 15 rows a patient);
+3. their unresolved alerts, counted by severity;
+4. their prompts of the last 7 journal days, counted by day.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from django.db.models import Count, OuterRef, Subquery
+from django.utils import timezone
+
+from accounts.models import Patient, User
+from accounts.selectors import patients_visible_to
+from journal.models import Alert, AlertSeverity, AlertStatus, DailyRollup, Entry, TherapySession
+from reminders.models import Prompt
+from reminders.selectors.compliance import FUNNEL
+
+TRIAGE_LIMIT = 2000
+WINDOW_DAYS = 7
+SPARKLINE_DAYS = 14
+ORDERINGS = ("attention", "name", "-name", "last_entry", "-last_entry")
+_SEVERITY_RANK = {AlertSeverity.URGENT: 4, AlertSeverity.HIGH: 3, AlertSeverity.MEDIUM: 2, AlertSeverity.LOW: 1}
+
+
+@dataclass
+class _Window:
+    entries: int = 0
+    check_in_days: int = 0
+    use_days: int = 0
+    craving_sum: int = 0
+    craving_count: int = 0
+    mood_sum: int = 0
+    mood_count: int = 0
+
+    def add(self, day: DailyRollup) -> None:
+        self.entries += day.entries
+        self.check_in_days += day.check_ins > 0
+        self.use_days += day.uses > 0
+        self.craving_sum += day.craving_sum
+        self.craving_count += day.craving_count
+        self.mood_sum += day.mood_sum
+        self.mood_count += day.mood_count
+
+    @property
+    def craving_mean(self) -> float | None:
+        return round(self.craving_sum / self.craving_count, 2) if self.craving_count else None
+
+    @property
+    def mood_mean(self) -> float | None:
+        return round(self.mood_sum / self.mood_count, 2) if self.mood_count else None
+
+
+def _patients(user: User, query: str) -> list[Patient]:
+    live = Entry.objects.filter(patient=OuterRef("pk"), deleted_at__isnull=True)
+    upcoming = TherapySession.objects.filter(patient=OuterRef("pk"), starts_at__gt=timezone.now())
+    patients = patients_visible_to(user)
+    if query:
+        patients = patients.filter(display_name__icontains=query)
+    patients = patients.annotate(
+        last_entry_at=Subquery(live.order_by("-occurred_at").values("occurred_at")[:1]),
+        next_session_at=Subquery(upcoming.order_by("starts_at").values("starts_at")[:1]),
+    )
+    return list(patients.order_by("display_name", "id")[:TRIAGE_LIMIT])
+
+
+def _rollups_by_patient(patients: list[Patient], earliest: date) -> dict:
+    rows = DailyRollup.objects.filter(patient__in=[p.pk for p in patients], local_date__gte=earliest)
+    by_patient = defaultdict(dict)
+    for row in rows.only(*(f.attname for f in DailyRollup._meta.concrete_fields if f.attname != "id")):
+        by_patient[row.patient_id][row.local_date] = row
+    return by_patient
+
+
+def _open_alerts_by_patient(patients: list[Patient]) -> dict:
+    rows = (
+        Alert.objects.filter(patient__in=[p.pk for p in patients])
+        .exclude(status=AlertStatus.RESOLVED)
+        .values("patient_id", "severity")
+        .annotate(count=Count("id"))
+        .order_by()
+    )
+    counts = defaultdict(lambda: dict.fromkeys(("urgent", "high", "medium", "low"), 0))
+    for row in rows:
+        counts[row["patient_id"]][row["severity"]] = row["count"]
+    return counts
+
+
+def _prompt_days_by_patient(patients: list[Patient], earliest: date) -> dict:
+    """(sent, completed) per patient and journal day, in the CREMAS funnel's own terms."""
+    rows = (
+        Prompt.objects.filter(patient__in=[p.pk for p in patients], local_date__gte=earliest)
+        .values("patient_id", "local_date")
+        .annotate(sent=Count("id", filter=FUNNEL["sent"]), completed=Count("id", filter=FUNNEL["completed"]))
+        .order_by()
+    )
+    days = defaultdict(dict)
+    for row in rows:
+        days[row["patient_id"]][row["local_date"]] = (row["sent"], row["completed"])
+    return days
+
+
+def _row(patient: Patient, today: date, rollups: dict, alerts: dict, prompt_days: dict) -> dict:
+    this_week, last_week = _Window(), _Window()
+    for back in range(2 * WINDOW_DAYS):
+        day = rollups.get(today - timedelta(days=back))
+        if day is not None:
+            (this_week if back < WINDOW_DAYS else last_week).add(day)
+    sparkline = []
+    for back in range(SPARKLINE_DAYS - 1, -1, -1):
+        day = rollups.get(today - timedelta(days=back))
+        sparkline.append(round(day.craving_sum / day.craving_count, 2) if day and day.craving_count else None)
+    sent = completed = 0
+    for back in range(WINDOW_DAYS):
+        day_sent, day_completed = prompt_days.get(today - timedelta(days=back), (0, 0))
+        sent, completed = sent + day_sent, completed + day_completed
+    last_entry_day = patient.journal_day(patient.last_entry_at)[0] if patient.last_entry_at else None
+    return {
+        "id": patient.pk,
+        "display_name": patient.display_name,
+        "status": patient.status,
+        "last_entry_at": patient.last_entry_at,
+        "days_since_last_entry": (today - last_entry_day).days if last_entry_day else None,
+        "entries_7d": this_week.entries,
+        "check_in_days_7d": this_week.check_in_days,
+        "craving_mean_7d": this_week.craving_mean,
+        "craving_mean_prev_7d": last_week.craving_mean,
+        "mood_mean_7d": this_week.mood_mean,
+        "use_days_7d": this_week.use_days,
+        "open_alerts": alerts[patient.pk],
+        "compliance_7d": round(completed / sent, 2) if sent else None,
+        "next_session_at": patient.next_session_at,
+        "craving_daily_14d": sparkline,
+    }
+
+
+def _attention(row: dict) -> tuple:
+    """Most urgent unresolved alert first, then use, then a craving rise, then silence."""
+    alerts = row["open_alerts"]
+    worst = max((_SEVERITY_RANK[s] for s, count in alerts.items() if count), default=0)
+    now, before = row["craving_mean_7d"], row["craving_mean_prev_7d"]
+    rise = now - before if now is not None and before is not None else 0.0
+    silence = row["days_since_last_entry"] if row["days_since_last_entry"] is not None else 10**6
+    return (-worst, -row["use_days_7d"], -rise, -silence, row["display_name"].casefold(), str(row["id"]))
+
+
+def _sort(rows: list[dict], ordering: str) -> list[dict]:
+    if ordering == "attention":
+        return sorted(rows, key=_attention)
+    if ordering in ("name", "-name"):
+        return sorted(rows, key=lambda r: (r["display_name"].casefold(), str(r["id"])), reverse=ordering == "-name")
+    # last_entry: the longest silence first (never journalled before anyone); -last_entry: the latest first.
+    never = datetime.min.replace(tzinfo=timezone.get_current_timezone())
+    ordered = sorted(rows, key=lambda r: (r["last_entry_at"] or never, str(r["id"])))
+    return ordered if ordering == "last_entry" else ordered[::-1]
+
+
+def triage_rows(user: User, *, query: str = "", ordering: str = "attention", limit: int = TRIAGE_LIMIT) -> list[dict]:
+    """SPEC §8's triage rows for the patients this user may see, ordered, at most `limit`."""
+    patients = _patients(user, query)
+    if not patients:
+        return []
+    now = timezone.now()
+    today = {patient.pk: patient.journal_day(now)[0] for patient in patients}
+    earliest = min(today.values()) - timedelta(days=max(2 * WINDOW_DAYS, SPARKLINE_DAYS))
+    rollups = _rollups_by_patient(patients, earliest)
+    alerts = _open_alerts_by_patient(patients)
+    prompt_days = _prompt_days_by_patient(patients, earliest)
+    rows = [
+        _row(patient, today[patient.pk], rollups[patient.pk], alerts, prompt_days[patient.pk]) for patient in patients
+    ]
+    return _sort(rows, ordering)[:limit]
+
