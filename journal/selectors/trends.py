@@ -40,16 +40,16 @@ class _Sums:
     mood_sum: int = 0
     mood_count: int = 0
 
-    def add(self, day: DailyRollup | None) -> None:
+    def add(self, day, sign: int = 1) -> None:
         if day is not None:
-            self.entries += day.entries
-            self.craving_sum += day.craving_sum
-            self.craving_count += day.craving_count
-            self.mood_sum += day.mood_sum
-            self.mood_count += day.mood_count
+            self.entries += sign * day.entries
+            self.craving_sum += sign * day.craving_sum
+            self.craving_count += sign * day.craving_count
+            self.mood_sum += sign * day.mood_sum
+            self.mood_count += sign * day.mood_count
 
     @classmethod
-    def over(cls, days: Iterable[DailyRollup | None]) -> "_Sums":
+    def over(cls, days: Iterable) -> "_Sums":
         sums = cls()
         for day in days:
             sums.add(day)
@@ -77,12 +77,20 @@ def default_range(patient: Patient, now: datetime | None = None) -> tuple[date, 
     return today - timedelta(days=DEFAULT_DAYS - 1), today
 
 
-def _rollups(patient: Patient, first: date, last: date) -> dict[date, DailyRollup]:
+_DAY_COLUMNS = (
+    "local_date", "entries", "check_ins", "uses", "craving_sum", "craving_count", "craving_max", "mood_sum",
+    "mood_count", "anxiety_sum", "anxiety_count", "sleep_sum", "sleep_count",
+)  # fmt: skip
+
+
+def _rollups(patient: Patient, first: date, last: date) -> dict[date, tuple]:
+    """Rollup rows by day, as named tuples with the model's field names (two years of them are
+    730 rows: model instances would cost more than the query)."""
     rows = DailyRollup.objects.filter(patient=patient, local_date__gte=first, local_date__lte=last)
-    return {row.local_date: row for row in rows}
+    return {row.local_date: row for row in rows.values_list(*_DAY_COLUMNS, named=True)}
 
 
-def _day_row(day: date, rollup: DailyRollup | None) -> dict:
+def _day_row(day: date, rollup) -> dict:
     if rollup is None:
         return {"date": day, "entries": 0, "craving_mean": None, "craving_max": None, "mood_mean": None,
                 "anxiety_mean": None, "sleep_hours": None, "used": False, "check_in": False}  # fmt: skip
@@ -99,6 +107,17 @@ def _day_row(day: date, rollup: DailyRollup | None) -> dict:
     }
 
 
+def _rolling(window: list[date], rollups: dict) -> list[dict]:
+    """7-day means ending on each day of the window: a sliding sum, one day in and one day out."""
+    sums = _Sums.over(rollups.get(window[0] - timedelta(days=back)) for back in range(1, ROLLING_DAYS))
+    rolling = []
+    for day in window:
+        sums.add(rollups.get(day))
+        rolling.append({"date": day, "craving_mean": sums.craving_mean, "mood_mean": sums.mood_mean})
+        sums.add(rollups.get(day - timedelta(days=ROLLING_DAYS - 1)), sign=-1)
+    return rolling
+
+
 def _slope_per_week(days: list[dict]) -> float | None:
     """Least-squares slope of the daily craving means against the day number, per 7 days."""
     points = [(n, day["craving_mean"]) for n, day in enumerate(days) if day["craving_mean"] is not None]
@@ -111,23 +130,61 @@ def _slope_per_week(days: list[dict]) -> float | None:
     return round(slope * 7, 3)
 
 
-def _current_streak(patient: Patient, today: date) -> int:
-    """Consecutive journal days with a check-in, ending today or yesterday."""
-    check_in_days = (
-        DailyRollup.objects.filter(patient=patient, check_ins__gt=0, local_date__lte=today)
+def _check_in_days_before(patient: Patient, day: date) -> list[date]:
+    return list(
+        DailyRollup.objects.filter(patient=patient, check_ins__gt=0, local_date__lte=day)
+        .order_by("-local_date")
+        .values_list("local_date", flat=True)[:MAX_DAYS]
+    )
+
+
+def _current_streak(patient: Patient, today: date, rollups: dict, known: tuple[date, date]) -> int:
+    """Consecutive journal days with a check-in, ending today or yesterday. Walks the rollups
+    already read (`known` is their range); only a streak reaching past them costs a query."""
+    known_from, known_to = known
+    if not known_from <= today <= known_to:
+        days = _check_in_days_before(patient, today)
+        expected = today if days and days[0] == today else today - timedelta(days=1)
+        streak = 0
+        for day in days:
+            if day != expected:
+                break
+            streak, expected = streak + 1, expected - timedelta(days=1)
+        return streak
+
+    def checked_in(day: date) -> bool:
+        row = rollups.get(day)
+        return row is not None and row.check_ins > 0
+
+    day = today if checked_in(today) else today - timedelta(days=1)
+    streak = 0
+    while day >= known_from and checked_in(day):
+        streak, day = streak + 1, day - timedelta(days=1)
+    if day >= known_from:  # the walk ended on a day without a check-in
+        return streak
+    for check_in_day in _check_in_days_before(patient, day):
+        if check_in_day != day:
+            break
+        streak, day = streak + 1, day - timedelta(days=1)
+    return streak
+
+
+def _last_use_day(patient: Patient, today: date, rollups: dict, known: tuple[date, date]) -> date | None:
+    """The latest journal day up to today with a use: from the rollups read when they reach today,
+    else (or when none of them has one) from a query for the days before them."""
+    known_from, known_to = known
+    before = today
+    if known_from <= today <= known_to:
+        seen = [day for day, row in rollups.items() if row.uses and day <= today]
+        if seen:
+            return max(seen)
+        before = known_from - timedelta(days=1)
+    return (
+        DailyRollup.objects.filter(patient=patient, uses__gt=0, local_date__lte=before)
         .order_by("-local_date")
         .values_list("local_date", flat=True)
+        .first()
     )
-    streak, expected = 0, None
-    for day in check_in_days.iterator(chunk_size=200):
-        if expected is None:
-            if day < today - timedelta(days=1):
-                return 0
-        elif day != expected:
-            break
-        streak += 1
-        expected = day - timedelta(days=1)
-    return streak
 
 
 def _triggers(patient: Patient, first: date, last: date) -> list[dict]:
@@ -212,23 +269,20 @@ def trends_of(patient: Patient, *, first: date, last: date, now: datetime | None
     today = journal_today(patient, now)
     length = (last - first).days + 1
     previous_first = first - timedelta(days=length)
-    rollups = _rollups(patient, min(previous_first, first - timedelta(days=ROLLING_DAYS - 1)), last)
+    # One read covers the range, the window before it, the rolling lead-in and (when the range
+    # ends near today) what the streak and the last use need.
+    known_from = min(previous_first, first - timedelta(days=ROLLING_DAYS - 1))
+    known_to = today if last <= today <= last + timedelta(days=MAX_DAYS) else last
+    rollups = _rollups(patient, known_from, known_to)
+    known = (known_from, known_to)
 
     window = _dates(first, last)
     days = [_day_row(day, rollups.get(day)) for day in window]
-    rolling = []
-    for day in window:
-        sums = _Sums.over(rollups.get(day - timedelta(days=back)) for back in range(ROLLING_DAYS))
-        rolling.append({"date": day, "craving_mean": sums.craving_mean, "mood_mean": sums.mood_mean})
+    rolling = _rolling(window, rollups)
 
     current = _Sums.over(rollups.get(day) for day in window)
     previous = _Sums.over(rollups.get(day) for day in _dates(previous_first, first - timedelta(days=1)))
-    last_use = (
-        DailyRollup.objects.filter(patient=patient, uses__gt=0, local_date__lte=today)
-        .order_by("-local_date")
-        .values_list("local_date", flat=True)
-        .first()
-    )
+    last_use = _last_use_day(patient, today, rollups, known)
     summary = {
         "craving_mean": current.craving_mean,
         "craving_mean_prev": previous.craving_mean,
@@ -238,7 +292,7 @@ def trends_of(patient: Patient, *, first: date, last: date, now: datetime | None
         "use_days": sum(1 for day in days if day["used"]),
         "days_since_last_use": (today - last_use).days if last_use else None,
         "check_in_days": sum(1 for day in days if day["check_in"]),
-        "current_streak": _current_streak(patient, today),
+        "current_streak": _current_streak(patient, today, rollups, known),
     }
     return {
         "from": first,

@@ -249,3 +249,28 @@ def test_trends_take_a_fixed_number_of_queries(history, clients, django_assert_m
         clients.clinician.get(url)
     with django_assert_max_num_queries(12):
         clients.clinician.get(url + "?from=2024-03-21&to=2026-03-20")
+
+
+def test_streak_and_last_use_reach_past_the_range_read(history, clients):
+    # A check-in on each of the last 60 journal days and one use 40 days ago: a 5-day range reads
+    # far fewer rollups than the streak and the last use need.
+    for back in range(60):
+        entry_create(
+            patient=history.patient,
+            data={"id": uuid.uuid4(), "kind": "check_in", "occurred_at": NOW - timedelta(days=back, hours=1),
+                  "craving": 3, "mood": 6},
+        )  # fmt: skip
+    entry_create(
+        patient=history.patient,
+        data={"id": uuid.uuid4(), "kind": "use", "occurred_at": NOW - timedelta(days=40), "substance": "alcohol"},
+    )
+    url = f"/api/v1/patients/{history.patient.pk}/trends/"
+    for query in (
+        "?from=2026-03-17&to=2026-03-21",
+        "?from=2025-01-01&to=2025-01-31",
+        "?from=2024-03-01&to=2024-03-05",
+        "",
+    ):
+        summary = clients.clinician.get(url + query).json()["summary"]
+        assert summary["current_streak"] == 60, query
+        assert summary["days_since_last_use"] == 40, query
