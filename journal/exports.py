@@ -4,7 +4,9 @@ formula-safe CSV cells, and writers that stream, so memory stays flat however ma
 import csv
 import io
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from itertools import islice
 
 from django.core.serializers.json import DjangoJSONEncoder
 
@@ -38,8 +40,10 @@ def csv_cell(value) -> str:
     return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 
-def stream_csv(columns: list[str], rows: Iterable[dict], *, notice: str = REDISCLOSURE_NOTICE) -> Iterator[str]:
-    """The notice as the first line, a header, then one line per row; nothing accumulates."""
+def csv_stream(columns: Sequence[str], rows: Iterable[Sequence], *, notice: str = REDISCLOSURE_NOTICE,
+               batch: int = 500) -> Iterator[str]:  # fmt: skip
+    """The notice as the first line, a header, then the rows, written `batch` at a time; nothing
+    accumulates. Rows must already be formula-safe (csv_cell on every cell a person could type)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
 
@@ -52,20 +56,41 @@ def stream_csv(columns: list[str], rows: Iterable[dict], *, notice: str = REDISC
     writer.writerow([f"# {notice}"])
     writer.writerow(columns)
     yield flush()
-    for count, row in enumerate(rows, start=1):
-        writer.writerow([csv_cell(row.get(column)) for column in columns])
-        if count % 500 == 0:
-            yield flush()
-    yield flush()
+    rows = iter(rows)
+    while chunk := list(islice(rows, batch)):
+        writer.writerows(chunk)
+        yield flush()
+
+
+def stream_csv(columns: list[str], rows: Iterable[dict], *, notice: str = REDISCLOSURE_NOTICE) -> Iterator[str]:
+    """Records as dicts, every cell made formula-safe."""
+    cells = ([csv_cell(row.get(column)) for column in columns] for row in rows)
+    return csv_stream(columns, cells, notice=notice)
+
+
+def stream_json_object(fields: dict, lists: dict[str, Iterable], *, batch: int = 100) -> Iterator[str]:
+    """{<fields>..., "<list>": [...], ...}: the small fields first, then each list item by item."""
+    encode = DjangoJSONEncoder().encode
+    yield "{" + ", ".join(f"{json.dumps(name)}: {encode(value)}" for name, value in fields.items())
+    for name, items in lists.items():
+        yield f", {json.dumps(name)}: ["
+        items = iter(items)
+        first = True
+        while chunk := list(islice(items, batch)):
+            yield ("" if first else ",") + ",".join(encode(item) for item in chunk)
+            first = False
+        yield "]"
+    yield "}\n"
 
 
 def stream_json(meta: dict, sections: dict[str, Iterable[dict]]) -> Iterator[str]:
     """{"meta": {...}, "<section>": [...], ...}, written item by item."""
-    encode = DjangoJSONEncoder().encode
-    yield '{"meta": ' + encode(meta)
-    for name, items in sections.items():
-        yield f", {json.dumps(name)}: ["
-        for index, item in enumerate(items):
-            yield ("," if index else "") + encode(item)
-        yield "]"
-    yield "}\n"
+    return stream_json_object({"meta": meta}, sections)
+
+
+def utc_iso(value: datetime) -> str:
+    """A datetime as RFC 3339 in UTC with Z (SPEC §3), cheaply when it already is UTC."""
+    text = value.isoformat()
+    if not text.endswith("+00:00"):
+        text = value.astimezone(UTC).isoformat()
+    return text[:-6] + "Z"
