@@ -42,4 +42,6 @@ USER interlude
 EXPOSE 8000
 
 # Worker count: gunicorn reads WEB_CONCURRENCY from the environment.
-CMD ["gunicorn", "backend.wsgi", "--bind", "0.0.0.0:8000", "--timeout", "30", "--graceful-timeout", "25"]
+# gthread: a long streaming export runs in a thread while the worker keeps answering the arbiter, so
+# --timeout (a hung-worker guard) does not cut off a download of a whole clinic.
+CMD ["gunicorn", "backend.wsgi", "--bind", "0.0.0.0:8000", "--worker-class", "gthread", "--threads", "4", "--timeout", "30", "--graceful-timeout", "25"]
