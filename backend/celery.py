@@ -14,6 +14,9 @@ app.conf.beat_schedule = {
     "purge-expired-sign-ins": {"task": "accounts.tasks.purge_expired_refresh_tokens", "schedule": 3600.0},
     # The one prompt sweeper: claims due prompts by their indexed due time, hands them to workers.
     "sweep-due-prompts": {"task": "reminders.tasks.sweep_due_prompts", "schedule": 60.0},
+    # Alert notifications due (later rounds of urgent alerts, retries, round 0s whose kick was
+    # lost): twice a minute, so each goes out within a minute of its due time.
+    "sweep-due-alert-notifications": {"task": "reminders.tasks.sweep_due_alert_notifications", "schedule": 30.0},
     # Keeps PROMPT_PLAN_DAYS of prompts ahead as rows for every active patient.
     "plan-prompts": {"task": "reminders.tasks.plan_prompts", "schedule": 900.0},
 }

@@ -197,6 +197,10 @@ CELERY_TASK_QUEUES = (
 )
 CELERY_TASK_ROUTES = {
     "reminders.tasks.deliver_prompts": {"queue": "prompts"},
+    # Its sweeper rides the urgent queue; the sends default to `default`, and urgent alerts' sends
+    # are published to alerts_urgent by name (reminders.tasks.alert_notifications_queue).
+    "reminders.tasks.sweep_due_alert_notifications": {"queue": "alerts_urgent"},
+    "reminders.tasks.send_alert_notifications": {"queue": "default"},
 }
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")

@@ -1,7 +1,7 @@
 """Reminders' Celery tasks: thin, taking ids, each calling one service.
 
-Beat names two of them (backend/celery.py): the minute sweep and the planner. Neither keeps state
-in Celery; a lost message only delays work the rows still describe.
+Beat names three of them (backend/celery.py): the prompt sweep, the alert-notification sweep and
+the planner. None keeps state in Celery; a lost message only delays work the rows still describe.
 """
 
 import logging
@@ -11,6 +11,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from backend.queueing import publish
+from reminders.services.alert_notifications import alert_notification_deliver, alert_notifications_sweep
 from reminders.services.delivery import prompt_deliver, prompts_sweep
 from reminders.services.prompts import prompts_expire as prompts_sent_expire
 from reminders.services.schedules import prompts_plan_all
@@ -18,6 +19,10 @@ from reminders.services.schedules import prompts_plan_all
 logger = logging.getLogger(__name__)
 
 PROMPTS_QUEUE = "prompts"
+# Urgent alerts' notifications never wait behind prompts, nor behind a burst of low ones (every
+# `disengaged` alert of a night's check): those take the default queue.
+ALERTS_URGENT_QUEUE = "alerts_urgent"
+DEFAULT_QUEUE = "default"
 
 
 def _publish_deliveries(prompt_ids: list[str]) -> bool:
@@ -50,18 +55,55 @@ def deliver_prompts(self, prompt_ids: list[str]) -> None:
     not, the prompt's lease lapses and the sweeper claims it again, and the claim refuses anything
     already sent.
     """
-    attempt = self.request.id or "direct"
-    for prompt_id in prompt_ids:
-        owner = f"{attempt}:{uuid.uuid4().hex[:12]}"
+    _deliver_each(prompt_ids, attempt=self.request.id, what="prompt", deliver=prompt_deliver, id_name="prompt_id")
+
+
+def _deliver_each(ids: list[str], *, attempt: str | None, what: str, deliver, id_name: str) -> None:
+    """Each id under its own claim, whose owner names this attempt plus a random part."""
+    for row_id in ids:
+        owner = f"{attempt or 'direct'}:{uuid.uuid4().hex[:12]}"
         try:
-            prompt_deliver(prompt_id=prompt_id, owner=owner)
+            deliver(**{id_name: row_id, "owner": owner})
         except Exception:
-            # One broken prompt must not hold up the rest of the chunk; its lease lapses and the
-            # sweeper tries it again until it expires.
-            logger.exception("prompt %s: delivery failed", prompt_id, extra={"event": "prompt_delivery_error"})
+            # One broken row must not hold up the rest of the chunk; its lease lapses and the
+            # sweeper tries it again.
+            logger.exception("%s %s: delivery failed", what, row_id, extra={"event": f"{what}_delivery_error"})
 
 
 @shared_task(ignore_result=True)
 def plan_prompts() -> None:
     """Beat, every 15 minutes: keeps PROMPT_PLAN_DAYS of prompts ahead as rows."""
     prompts_plan_all(now=timezone.now())
+
+
+def alert_notifications_queue(urgent: bool) -> str:
+    return ALERTS_URGENT_QUEUE if urgent else DEFAULT_QUEUE
+
+
+def _publish_alert_notifications(notification_ids: list[str], urgent: bool) -> bool:
+    return publish(send_alert_notifications, notification_ids, queue=alert_notifications_queue(urgent))
+
+
+@shared_task(ignore_result=True)
+def sweep_due_alert_notifications() -> dict:
+    """Beat, every 30 seconds, on the urgent queue (so a prompt backlog never delays it): later
+    rounds, retries, and round 0s whose kick was lost to a broker outage or a dead worker."""
+    result = alert_notifications_sweep(now=timezone.now(), publish=_publish_alert_notifications)
+    if result.publish_failed:
+        logger.warning(
+            "broker refused alert notifications; the next sweep publishes them",
+            extra={"event": "alert_sweep_publish_failed"},
+        )
+    return {"cancelled": result.cancelled, "claimed": result.claimed, "published": result.published}
+
+
+@shared_task(bind=True, acks_late=True, ignore_result=True)
+def send_alert_notifications(self, notification_ids: list[str]) -> None:
+    """Sends alert notifications, each under its own claim; late ack, like deliver_prompts."""
+    _deliver_each(
+        notification_ids,
+        attempt=self.request.id,
+        what="alert_notification",
+        deliver=alert_notification_deliver,
+        id_name="notification_id",
+    )

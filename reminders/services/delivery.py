@@ -15,6 +15,10 @@ The prompt row is the only record of a pending send; Celery only makes it happen
   and replaces the first notification on the phone.
 - A retry is a new `next_attempt_at` on the row (exponential backoff with jitter, FCM's
   Retry-After honoured), found by the next sweep: never a long Celery countdown.
+
+Alert notifications (services/alert_notifications.py) are sent the same way: the leasing helpers
+here take the model, since both rows carry the same bookkeeping columns (status, next_attempt_at,
+lease_owner, lease_until, attempts).
 """
 
 import logging
@@ -26,11 +30,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from accounts.models import PatientStatus
+from accounts.models import PatientStatus, User
 from journal.models import Entry, EntryKind
 from reminders.models import Device, Prompt, PromptKind, PromptStatus
 from reminders.services.devices import device_deactivate
@@ -39,19 +43,137 @@ from reminders.transports import fcm
 
 logger = logging.getLogger(__name__)
 
-PUBLISH_CHUNK = 100  # prompt ids per delivery task
+PUBLISH_CHUNK = 100  # ids per delivery task
 SWEEP_TIME_BUDGET_SECONDS = 45.0  # well inside beat's minute, so sweeps rarely overlap
 RETRY_BASE_SECONDS = 30.0
 RETRY_CAP_SECONDS = 15 * 60.0
 
 
-def _lease() -> timedelta:
+# --- Leases, for any row that is sent like a prompt ----------------------------------------------------
+
+SCHEDULED = "scheduled"  # the one status a sweeper claims, on prompts and alert notifications alike
+
+
+def send_lease() -> timedelta:
     return timedelta(seconds=settings.PROMPT_SEND_LEASE_SECONDS)
 
 
-def _not_held(now: datetime) -> Q:
-    """No delivery holds the prompt: no owner (at most the sweeper's publish lease) or a lapsed lease."""
+def not_held(now: datetime) -> Q:
+    """No delivery holds the row: no owner (at most the sweeper's publish lease) or a lapsed lease."""
     return Q(lease_owner="") | Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+
+
+def not_leased(now: datetime) -> Q:
+    """Neither a delivery nor a sweep holds the row (a fresh publish lease keeps a second beat off it)."""
+    return Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+
+
+def skip_locked(due: QuerySet) -> QuerySet:
+    """Row-locks the claimable rows without waiting, so a second beat's sweep takes the next rows
+    instead of waiting for, then re-claiming, the first one's. Only the claimed table's rows: a
+    joined row (an alert) must stay free for the clinician acknowledging it."""
+    if connection.features.has_select_for_update_skip_locked:
+        return due.select_for_update(skip_locked=True, of=("self",))
+    return due
+
+
+def publish_lease_take(model: type[models.Model], claimable: QuerySet, *, now: datetime) -> list:
+    """Claims the ids `claimable` yields (a row-locking query) with a short publish lease, no owner.
+    The owner is cleared too: a dead worker's lapsed lease must not block the next claim."""
+    with transaction.atomic():
+        ids = list(claimable)
+        if ids:
+            model.objects.filter(pk__in=ids).update(lease_owner="", lease_until=now + send_lease())
+    return ids
+
+
+def publish_lease_release(model: type[models.Model], ids: Sequence, *, lease_until: datetime) -> None:
+    """The broker refused the ids: make them claimable at the very next sweep, not a lease later.
+    Only rows still under this sweep's own publish lease; one a delivery took meanwhile stays."""
+    model.objects.filter(pk__in=ids, lease_owner="", lease_until=lease_until).update(lease_until=None)
+
+
+@dataclass
+class SweepResult:
+    expired: int = 0
+    claimed: int = 0
+    published: int = 0
+    publish_failed: bool = False
+
+
+def claimed_publish(
+    *,
+    claim: Callable[[int], list],
+    publish: Callable[[list[str]], bool],
+    release: Callable[[list], None],
+    batch: int,
+    deadline: float,
+    result: SweepResult,
+) -> bool:
+    """Claims batches and publishes them in chunks until nothing is due or `deadline` (monotonic)
+    passes. False when the broker refused: the unpublished rest is released for the next sweep.
+    Memory stays flat: one batch of ids at a time, never every due row at once."""
+    while time.monotonic() < deadline:
+        ids = claim(batch)
+        result.claimed += len(ids)
+        for start in range(0, len(ids), PUBLISH_CHUNK):
+            chunk = ids[start : start + PUBLISH_CHUNK]
+            if not publish([str(pk) for pk in chunk]):
+                # The broker is down: publishing the rest would fail alike. The rows are the
+                # record; they go out from the first sweep after the broker is back.
+                release(ids[start:])
+                result.publish_failed = True
+                return False
+            result.published += len(chunk)
+        if len(ids) < batch:
+            break
+    return True
+
+
+def send_claim(due: QuerySet, *, owner: str, now: datetime) -> bool:
+    """Takes the one row `due` names (already filtered to scheduled and due) for one send attempt,
+    counting it; True only for the one caller whose UPDATE changed the row."""
+    changed = due.filter(not_held(now)).update(
+        lease_owner=owner, lease_until=now + send_lease(), attempts=F("attempts") + 1
+    )
+    return changed == 1
+
+
+def outcome_record(model: type[models.Model], pk, *, owner: str, **fields) -> bool:
+    """Writes an outcome only if this delivery still holds the row."""
+    changed = model.objects.filter(pk=pk, lease_owner=owner, status=SCHEDULED).update(
+        lease_owner="", lease_until=None, **fields
+    )
+    if changed != 1:
+        # Stalled past the lease and another delivery took over (or the row changed under us);
+        # whatever it sent carried the row's collapse key.
+        logger.warning(
+            "%s %s: lease lost before its outcome was recorded",
+            model._meta.model_name,
+            pk,
+            extra={"event": "lease_lost"},
+        )
+    return changed == 1
+
+
+@dataclass
+class PushRound:
+    pushed: bool = False  # at least one device took it
+    retry: fcm.PushResult | None = None  # the transient failure to wait out (longest Retry-After)
+
+
+def push_to_devices(*, user: User, send: Callable[[str], fcm.PushResult]) -> PushRound:
+    """Pushes to every active device of `user`; tokens FCM calls invalid are deactivated."""
+    outcome = PushRound()
+    for device in Device.objects.filter(user=user, active=True).order_by("created_at"):
+        result = send(device.token)
+        if result.outcome == fcm.PushOutcome.OK:
+            outcome.pushed = True
+        elif result.outcome == fcm.PushOutcome.INVALID_TOKEN:
+            device_deactivate(device_id=device.pk, token=device.token, reason=result.error)
+        elif outcome.retry is None or (result.retry_after or 0) > (outcome.retry.retry_after or 0):
+            outcome.retry = result
+    return outcome
 
 
 # --- The sweeper ------------------------------------------------------------------------------------
@@ -67,27 +189,14 @@ def prompts_claimable(*, now: datetime, limit: int) -> QuerySet:
     """
     due = (
         Prompt.objects.filter(status=PromptStatus.SCHEDULED, next_attempt_at__lte=now, expires_at__gt=now)
-        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .filter(not_leased(now))
         .order_by("next_attempt_at")
     )
-    if connection.features.has_select_for_update_skip_locked:
-        due = due.select_for_update(skip_locked=True)
-    return due.values_list("pk", flat=True)[:limit]
+    return skip_locked(due).values_list("pk", flat=True)[:limit]
 
 
 def _claim_batch(*, now: datetime, limit: int) -> list[uuid.UUID]:
-    with transaction.atomic():
-        ids = list(prompts_claimable(now=now, limit=limit))
-        if ids:
-            # The owner is cleared too: a dead worker's lapsed lease must not block the next claim.
-            Prompt.objects.filter(pk__in=ids).update(lease_owner="", lease_until=now + _lease())
-    return ids
-
-
-def _release_publish_lease(ids: Sequence[uuid.UUID], *, lease_until: datetime) -> None:
-    """The broker refused the ids: make them claimable at the very next sweep, not a lease later.
-    Only rows still under this sweep's own publish lease; one a delivery took meanwhile stays."""
-    Prompt.objects.filter(pk__in=ids, lease_owner="", lease_until=lease_until).update(lease_until=None)
+    return publish_lease_take(Prompt, prompts_claimable(now=now, limit=limit), now=now)
 
 
 def prompts_unsent_expire(*, now: datetime, batch: int) -> int:
@@ -103,24 +212,16 @@ def prompts_unsent_expire(*, now: datetime, batch: int) -> int:
         # the expiry fails the prompt instead), so the extra bound is free and lets the query use
         # the prompt_due index.
         stale = Prompt.objects.filter(
-            _not_held(now), status=PromptStatus.SCHEDULED, next_attempt_at__lte=now, expires_at__lte=now
+            not_held(now), status=PromptStatus.SCHEDULED, next_attempt_at__lte=now, expires_at__lte=now
         )
         changed = (
             Prompt.objects.filter(pk__in=stale.values("pk")[:batch])
-            .filter(_not_held(now), status=PromptStatus.SCHEDULED, expires_at__lte=now)
+            .filter(not_held(now), status=PromptStatus.SCHEDULED, expires_at__lte=now)
             .update(status=PromptStatus.EXPIRED, lease_owner="", lease_until=None)
         )
         total += changed
         if changed < batch:
             return total
-
-
-@dataclass
-class SweepResult:
-    expired: int = 0
-    claimed: int = 0
-    published: int = 0
-    publish_failed: bool = False
 
 
 def prompts_sweep(
@@ -137,22 +238,15 @@ def prompts_sweep(
     """
     batch = batch or settings.PROMPT_SWEEP_BATCH
     result = SweepResult(expired=prompts_unsent_expire(now=now, batch=batch))
-    lease_until = now + _lease()
-    started = time.monotonic()
-    while time.monotonic() - started < time_budget_seconds:
-        ids = _claim_batch(now=now, limit=batch)
-        result.claimed += len(ids)
-        for start in range(0, len(ids), PUBLISH_CHUNK):
-            chunk = ids[start : start + PUBLISH_CHUNK]
-            if not publish([str(pk) for pk in chunk]):
-                # The broker is down: publishing the rest would fail alike. The rows are the
-                # record; they go out from the first sweep after the broker is back.
-                _release_publish_lease(ids[start:], lease_until=lease_until)
-                result.publish_failed = True
-                return result
-            result.published += len(chunk)
-        if len(ids) < batch:
-            break
+    lease_until = now + send_lease()
+    claimed_publish(
+        claim=lambda limit: _claim_batch(now=now, limit=limit),
+        publish=publish,
+        release=lambda ids: publish_lease_release(Prompt, ids, lease_until=lease_until),
+        batch=batch,
+        deadline=time.monotonic() + time_budget_seconds,
+        result=result,
+    )
     return result
 
 
@@ -163,24 +257,14 @@ def prompt_claim(*, prompt_id, owner: str, now: datetime) -> bool:
     """Takes the prompt for one send attempt; True only for the one caller whose UPDATE changed
     the row. A sent, skipped or expired prompt, one not due yet (a stale message about a prompt
     that is now waiting out a backoff), and one another delivery holds are all refused."""
-    claimed = Prompt.objects.filter(
-        _not_held(now), pk=prompt_id, status=PromptStatus.SCHEDULED, next_attempt_at__lte=now, expires_at__gt=now
-    ).update(lease_owner=owner, lease_until=now + _lease(), attempts=F("attempts") + 1)
-    return claimed == 1
+    due = Prompt.objects.filter(
+        pk=prompt_id, status=PromptStatus.SCHEDULED, next_attempt_at__lte=now, expires_at__gt=now
+    )
+    return send_claim(due, owner=owner, now=now)
 
 
 def _record(prompt_id, *, owner: str, **fields) -> bool:
-    """Writes an outcome only if this delivery still holds the prompt."""
-    changed = Prompt.objects.filter(pk=prompt_id, lease_owner=owner, status=PromptStatus.SCHEDULED).update(
-        lease_owner="", lease_until=None, **fields
-    )
-    if changed != 1:
-        # Stalled past the lease and another delivery took over (or the prompt changed under us);
-        # whatever it sent carried the prompt id as collapse key.
-        logger.warning(
-            "prompt %s: lease lost before its outcome was recorded", prompt_id, extra={"event": "lease_lost"}
-        )
-    return changed == 1
+    return outcome_record(Prompt, prompt_id, owner=owner, **fields)
 
 
 def retry_delay_seconds(*, attempts: int, retry_after: float | None) -> float:
@@ -233,21 +317,16 @@ def prompt_deliver(*, prompt_id, owner: str, now: datetime | None = None) -> str
         _record(prompt.pk, owner=owner, status=PromptStatus.SKIPPED, skip_reason="already_done")
         return "skipped"
 
-    retry: fcm.PushResult | None = None
-    pushed = False
-    devices = Device.objects.filter(user=user, active=True).order_by("created_at") if fcm.push_enabled() else []
-    for device in devices:
-        result = fcm.push_send(token=device.token, prompt_id=str(prompt.pk), kind=prompt.kind)
-        if result.outcome == fcm.PushOutcome.OK:
-            pushed = True
-        elif result.outcome == fcm.PushOutcome.INVALID_TOKEN:
-            device_deactivate(device_id=device.pk, token=device.token, reason=result.error)
-        elif retry is None or (result.retry_after or 0) > (retry.retry_after or 0):
-            retry = result
-    if pushed:
+    pushes = PushRound()
+    if fcm.push_enabled():
+        pushes = push_to_devices(
+            user=user, send=lambda token: fcm.push_send(token=token, prompt_id=str(prompt.pk), kind=prompt.kind)
+        )
+    if pushes.pushed:
         _record(prompt.pk, owner=owner, status=PromptStatus.SENT, sent_at=clock(), channel="push", last_error="")
         return "sent"
-    if retry is not None:
+    if pushes.retry is not None:
+        retry = pushes.retry
         return _retry_or_fail(prompt, owner=owner, at=clock(), error=retry.error, retry_after=retry.retry_after)
 
     # No phone left to push to (none registered, push not configured, or every token invalid).

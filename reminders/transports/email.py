@@ -1,4 +1,5 @@
-"""Reminders by email, for a patient without an active phone whose clinic allows it (SPEC §7).
+"""Reminders by email, for a patient without an active phone whose clinic allows it (SPEC §7), and
+alert notifications to clinicians (SPEC §9; their text lives with them, in services).
 
 The text names no clinic, condition or questionnaire: family members may read a patient's inbox.
 It only says that something is waiting and where to find it.
@@ -31,13 +32,14 @@ def reminder_email_body() -> str:
 
 
 def email_send(*, to: str) -> None:
+    """A patient's reminder."""
+    message_send(to=to, subject=SUBJECT, body=reminder_email_body())
+
+
+def message_send(*, to: str, subject: str, body: str) -> None:
+    """Plain text from the neutral sender (DEFAULT_FROM_EMAIL); raises EmailRefused or EmailUnavailable."""
     try:
-        send_mail(
-            subject=SUBJECT,
-            message=reminder_email_body(),
-            from_email=settings.DEFAULT_FROM_EMAIL,
-            recipient_list=[to],
-        )
+        send_mail(subject=subject, message=body, from_email=settings.DEFAULT_FROM_EMAIL, recipient_list=[to])
     except smtplib.SMTPRecipientsRefused as exc:
         if all(code >= 500 for code, _ in exc.recipients.values()):
             raise EmailRefused("recipient_refused") from exc

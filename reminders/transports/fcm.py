@@ -3,9 +3,10 @@
 One message per device token, authorised by a service account's OAuth2 access token (google-auth).
 Both Google hosts come from settings, so tests and proxies can point them at a loopback server.
 
-The notification text is neutral (a locked phone's screen is public) and every message carries the
-prompt id as its collapse key: if a worker dies after FCM accepted a message but before the send
-was recorded, the resend replaces the first notification on the phone instead of adding a second.
+The notification text is neutral (a locked phone's screen is public) and every message carries a
+collapse key (a prompt's id; an alert notification's alert and round): if a worker dies after FCM
+accepted a message but before the send was recorded, the resend replaces the first notification on
+the phone instead of adding a second.
 """
 
 import email.utils
@@ -58,16 +59,28 @@ def notification_body(kind: str) -> str:
     return NOTIFICATION_BODY.get(kind, DEFAULT_BODY)
 
 
-def push_message(*, token: str, prompt_id: str, kind: str) -> dict:
+def notification_message(*, token: str, title: str, body: str, data: dict[str, str], collapse_key: str) -> dict:
+    """One FCM v1 message. `collapse_key` (at most 64 bytes, APNs' limit) makes a resend replace
+    the first notification on the phone instead of adding a second."""
     return {
         "message": {
             "token": token,
-            "notification": {"title": NOTIFICATION_TITLE, "body": notification_body(kind)},
-            "data": {"prompt_id": prompt_id, "kind": kind},
-            "android": {"collapse_key": prompt_id, "notification": {"tag": prompt_id}},
-            "apns": {"headers": {"apns-collapse-id": prompt_id}},
+            "notification": {"title": title, "body": body},
+            "data": data,
+            "android": {"collapse_key": collapse_key, "notification": {"tag": collapse_key}},
+            "apns": {"headers": {"apns-collapse-id": collapse_key}},
         }
     }
+
+
+def push_message(*, token: str, prompt_id: str, kind: str) -> dict:
+    return notification_message(
+        token=token,
+        title=NOTIFICATION_TITLE,
+        body=notification_body(kind),
+        data={"prompt_id": prompt_id, "kind": kind},
+        collapse_key=prompt_id,
+    )
 
 
 # One OAuth2 credential and one HTTP session per process: the access token lives an hour, and
@@ -147,7 +160,12 @@ def _error(response: requests.Response) -> tuple[set[str], set[str]]:
 
 
 def push_send(*, token: str, prompt_id: str, kind: str) -> PushResult:
-    """Sends one notification to one device token; never raises for FCM or network trouble."""
+    """Sends one prompt's notification to one device token; never raises for FCM or network trouble."""
+    return message_send(push_message(token=token, prompt_id=prompt_id, kind=kind))
+
+
+def message_send(message: dict) -> PushResult:
+    """Sends one message (see notification_message); never raises for FCM or network trouble."""
     url = f"{settings.FCM_ENDPOINT.rstrip('/')}/v1/projects/{settings.FCM_PROJECT_ID}/messages:send"
     try:
         access_token = _access_token()
@@ -158,7 +176,7 @@ def push_send(*, token: str, prompt_id: str, kind: str) -> PushResult:
     try:
         response = _http().post(
             url,
-            json=push_message(token=token, prompt_id=prompt_id, kind=kind),
+            json=message,
             headers={"Authorization": f"Bearer {access_token}"},
             timeout=settings.FCM_TIMEOUT_SECONDS,
         )
