@@ -29,4 +29,7 @@ class SignInJWTAuthentication(JWTAuthentication):
             raise AuthenticationFailed("This sign-in has ended.", code="not_authenticated")
         user = sign_in.user
         user.sign_in = sign_in
+        patient = getattr(user, "patient", None) if user.is_patient else None
+        if patient is not None and patient.clinic_id == user.clinic_id:
+            patient.clinic = user.clinic  # already loaded: the alert rules read the clinic's thresholds
         return user

@@ -17,6 +17,8 @@ app.conf.beat_schedule = {
     # Alert notifications due (later rounds of urgent alerts, retries, round 0s whose kick was
     # lost): twice a minute, so each goes out within a minute of its due time.
     "sweep-due-alert-notifications": {"task": "reminders.tasks.sweep_due_alert_notifications", "schedule": 30.0},
+    # SPEC §9's `disengaged` rule: no entry on the last N complete journal days (zones differ, so hourly).
+    "check-disengagement": {"task": "journal.tasks.check_disengagement", "schedule": 3600.0},
     # Keeps PROMPT_PLAN_DAYS of prompts ahead as rows for every active patient.
     "plan-prompts": {"task": "reminders.tasks.plan_prompts", "schedule": 900.0},
 }

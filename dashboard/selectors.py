@@ -19,7 +19,8 @@ from django.utils import timezone
 
 from accounts.models import Patient, User
 from accounts.selectors import patients_visible_to
-from journal.models import Alert, AlertSeverity, AlertStatus, DailyRollup, Entry, TherapySession
+from journal.models import AlertSeverity, DailyRollup, Entry, TherapySession
+from journal.selectors.alerts import open_alert_counts
 from reminders.models import Prompt
 from reminders.selectors.compliance import FUNNEL
 
@@ -27,6 +28,7 @@ TRIAGE_LIMIT = 2000
 WINDOW_DAYS = 7
 SPARKLINE_DAYS = 14
 ORDERINGS = ("attention", "name", "-name", "last_entry", "-last_entry")
+_NO_ALERTS = {"urgent": 0, "high": 0, "medium": 0, "low": 0}
 _SEVERITY_RANK = {AlertSeverity.URGENT: 4, AlertSeverity.HIGH: 3, AlertSeverity.MEDIUM: 2, AlertSeverity.LOW: 1}
 
 
@@ -87,20 +89,6 @@ def _rollups_by_patient(visible, earliest: date) -> dict:
     return by_patient
 
 
-def _open_alerts_by_patient(visible) -> dict:
-    rows = (
-        Alert.objects.filter(patient__in=visible.values("pk"))
-        .exclude(status=AlertStatus.RESOLVED)
-        .values("patient_id", "severity")
-        .annotate(count=Count("id"))
-        .order_by()
-    )
-    counts = defaultdict(lambda: dict.fromkeys(("urgent", "high", "medium", "low"), 0))
-    for row in rows:
-        counts[row["patient_id"]][row["severity"]] = row["count"]
-    return counts
-
-
 def _prompt_days_by_patient(visible, earliest: date) -> dict:
     """(sent, completed) per patient and journal day, in the CREMAS funnel's own terms."""
     rows = (
@@ -143,7 +131,7 @@ def _row(patient: Patient, today: date, rollups: dict, alerts: dict, prompt_days
         "craving_mean_prev_7d": last_week.craving_mean,
         "mood_mean_7d": this_week.mood_mean,
         "use_days_7d": this_week.use_days,
-        "open_alerts": alerts[patient.pk],
+        "open_alerts": alerts.get(patient.pk, _NO_ALERTS),
         "compliance_7d": round(completed / sent, 2) if sent else None,
         "next_session_at": patient.next_session_at,
         "craving_daily_14d": sparkline,
@@ -182,7 +170,7 @@ def triage_rows(user: User, *, query: str = "", ordering: str = "attention", lim
     # The other reads filter by the same rule as a subquery, not by a list of a thousand ids.
     visible = _visible(user, query)
     rollups = _rollups_by_patient(visible, earliest)
-    alerts = _open_alerts_by_patient(visible)
+    alerts = open_alert_counts(visible.values("pk"))
     prompt_days = _prompt_days_by_patient(visible, earliest)
     rows = [
         _row(patient, today[patient.pk], rollups[patient.pk], alerts, prompt_days[patient.pk]) for patient in patients

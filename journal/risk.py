@@ -1,39 +1,46 @@
 """The seam where alert rules run (SPEC §9), inside the transaction of the write that fired them.
 
-Entry, sync and assessment writes call `evaluate_writes` once, after their rows are written and
-before commit. Each rule in RULES looks at what was written and returns the severity it fired
-("urgent", "high", "medium", "low") or None. When a `high` or `urgent` one fired, the response
-carries the clinic's `support` block. The alert rules themselves arrive with the alerts issue;
-until then RULES is empty and nothing fires.
+Entry, sync and assessment writes call `evaluate_writes` once, after their rows (and the daily
+rollups) are written and before commit. Each rule in RULES (journal.alert_rules) looks at what was
+written and returns its firings; the alerts are raised in the same transaction (so an alert exists
+even when Redis is down), and when a `high` or `urgent` one fired the response carries the
+clinic's `support` block.
+
+Paused or discharged patients fire no alerts (SPEC §1), but a patient who tells the app about
+self-harm or a lapse still gets the support block: showing crisis resources never hurts, and the
+block says plainly when the clinic reads the journal.
 """
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import replace
 
-from accounts.models import Patient
+from django.utils import timezone
+
+from accounts.models import PatientStatus
+from journal.alert_rules import ALL_RULES, Firing, Written
+from journal.models import SEVERITY_OF_RULE
+from journal.services.alerts import Raising, alerts_raise
+
+__all__ = ["RULES", "Firing", "Written", "evaluate_writes", "support_block"]
 
 SEVERITY_ORDER = ("low", "medium", "high", "urgent")
 
-
-@dataclass(frozen=True)
-class Written:
-    """What one write put in the database, for the rules to look at."""
-
-    patient: Patient
-    entries: Sequence = field(default_factory=tuple)
-    assessments: Sequence = field(default_factory=tuple)
-
-
-Rule = Callable[[Written], str | None]
-RULES: list[Rule] = []
+Rule = Callable[[Written], list[Firing]]
+RULES: list[Rule] = list(ALL_RULES)
 
 
 def evaluate_writes(written: Written) -> dict | None:
-    """Runs every rule; returns the `support` block when one fired high or urgent, else None."""
-    fired = [severity for rule in RULES if (severity := rule(written)) is not None]
-    if not fired:
+    """Runs every rule and raises what fired; returns the `support` block when one fired high or
+    urgent, else None."""
+    if written.now is None:
+        written = replace(written, now=timezone.now())
+    firings = [firing for rule in RULES for firing in rule(written)]
+    if not firings:
         return None
-    worst = max(fired, key=SEVERITY_ORDER.index)
+    if written.patient.status == PatientStatus.ACTIVE:
+        raisings = [Raising(written.patient.pk, firing.rule, [firing.evidence]) for firing in firings]
+        alerts_raise(raisings=raisings, now=written.now)
+    worst = max((SEVERITY_OF_RULE[firing.rule] for firing in firings), key=SEVERITY_ORDER.index)
     if worst not in ("high", "urgent"):
         return None
     return support_block(written.patient.clinic, worst)

@@ -1,4 +1,4 @@
-from journal.api import assessments, entries, exports, sessions, trends
+from journal.api import alerts, assessments, entries, exports, sessions, trends
 
 urlpatterns = [
     *entries.urlpatterns,
@@ -6,4 +6,5 @@ urlpatterns = [
     *sessions.urlpatterns,
     *exports.urlpatterns,
     *trends.urlpatterns,
+    *alerts.urlpatterns,
 ]

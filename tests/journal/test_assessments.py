@@ -49,9 +49,13 @@ def _answers_summing_to(total: int, items: int, high: int) -> list[int]:
     return answers
 
 
+QUIET_PHQ9 = [2, 1, 1, 1, 1, 1, 1, 1, 0]
+
+
 def _payload(instrument="phq9", answers=None, completed_at=None, **fields) -> dict:
     if answers is None:
-        answers = [1] * INSTRUMENTS[instrument].item_count
+        # A mild PHQ-9 (9) with item 9 at 0: the self-harm alert has tests of its own (test_alert_rules).
+        answers = QUIET_PHQ9 if instrument == "phq9" else [1] * INSTRUMENTS[instrument].item_count
     if completed_at is None:
         completed_at = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
     return {"instrument": instrument, "answers": answers, "completed_at": completed_at, **fields}
@@ -181,7 +185,7 @@ def test_created_assessment_carries_server_fields(cast):
     assert body == {
         "id": assessment_id,
         "instrument": "phq9",
-        "answers": [1] * 9,
+        "answers": QUIET_PHQ9,
         "score": 9,
         "severity": "mild",
         "completed_at": "2026-03-10T11:30:00Z",
@@ -484,13 +488,19 @@ def test_clinician_list_takes_the_same_queries_however_many_assessments(cast, cl
 # --- The alert seam -------------------------------------------------------------------------------
 
 
-def _phq9_item9_rule(written: risk.Written) -> str | None:
-    return "urgent" if any(a.instrument == "phq9" and a.answers[8] >= 1 for a in written.assessments) else None
+def _fired(rule: str) -> list[risk.Firing]:
+    return [risk.Firing(rule, {"at": "2026-01-01T00:00:00Z"})]
+
+
+def _phq9_item9_rule(written: risk.Written) -> list[risk.Firing]:
+    # A stand-in rule: a rule returns its firings; severity is the rule's (SEVERITY_OF_RULE).
+    fires = any(a.instrument == "phq9" and a.answers[8] >= 1 for a in written.assessments)
+    return _fired("phq9_self_harm") if fires else []
 
 
 def test_assessment_that_fires_an_urgent_rule_answers_with_support(cast, clients, monkeypatch):
     seen = []
-    monkeypatch.setattr(risk, "RULES", [lambda written: seen.append(written) or None, _phq9_item9_rule])
+    monkeypatch.setattr(risk, "RULES", [lambda written: seen.append(written) or [], _phq9_item9_rule])
     answers = [0] * 8 + [1]
     response = _post(clients.patient, answers=answers, id=str(uuid.uuid4()))
     assert response.status_code == 201
@@ -505,7 +515,7 @@ def test_assessment_that_fires_an_urgent_rule_answers_with_support(cast, clients
 
 def test_rules_do_not_run_again_on_a_safe_retry(clients, monkeypatch):
     calls = []
-    monkeypatch.setattr(risk, "RULES", [lambda written: calls.append(written) or "urgent"])
+    monkeypatch.setattr(risk, "RULES", [lambda written: calls.append(written) or _fired("phq9_self_harm")])
     payload = _payload(id=str(uuid.uuid4()))
     assert "support" in clients.patient.post("/api/v1/assessments/", payload, format="json").json()
     retry = clients.patient.post("/api/v1/assessments/", payload, format="json")
@@ -514,7 +524,7 @@ def test_rules_do_not_run_again_on_a_safe_retry(clients, monkeypatch):
 
 
 def test_assessment_that_fires_only_a_medium_rule_has_no_support_block(clients, monkeypatch):
-    monkeypatch.setattr(risk, "RULES", [lambda written: "medium"])
+    monkeypatch.setattr(risk, "RULES", [lambda written: _fired("mood_low")])
     response = _post(clients.patient)
     assert response.status_code == 201
     assert "support" not in response.json()

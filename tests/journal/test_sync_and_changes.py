@@ -20,6 +20,10 @@ def item(**fields) -> dict:
     return {"id": str(uuid.uuid4()), "kind": "craving", "craving": 5, "occurred_at": iso_ago(hours=3), **fields}
 
 
+def fired(rule: str) -> risk.Firing:
+    return risk.Firing(rule, {"at": "2026-01-01T00:00:00Z"})
+
+
 def sync(client, entries):
     return client.post("/api/v1/entries/sync/", {"entries": entries}, format="json")
 
@@ -95,21 +99,25 @@ def test_sync_envelope_must_be_a_list(clients):
 
 
 def test_sync_query_count_does_not_grow_with_the_batch(clients, django_assert_max_num_queries):
-    # Auth, sequence, existing ids, bulk insert (+ savepoint bookkeeping): not one per entry.
-    with django_assert_max_num_queries(8):
+    # Auth, sequence, existing ids, bulk insert, rollups (+ savepoint bookkeeping), and for the alert
+    # rules the clinic's thresholds and one read of the rollups: not one per entry.
+    with django_assert_max_num_queries(10):
         sync(clients.patient, [item() for _ in range(5)])
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(10):
         sync(clients.patient, [item() for _ in range(200)])
     batch = [item() for _ in range(100)]
     sync(clients.patient, batch)
-    with django_assert_max_num_queries(10):
+    with django_assert_max_num_queries(12):
         sync(clients.patient, [{**b, "craving": 1, "base_version": 1} for b in batch])
     assert Entry.objects.filter(craving=1).count() == 100
 
 
 def test_sync_carries_one_support_block_when_an_item_fires(clients, monkeypatch):
+    # A stand-in rule: a rule returns its firings; severity is the rule's (SEVERITY_OF_RULE).
     monkeypatch.setattr(
-        risk, "RULES", [lambda written: "high" if any(e.kind == "use" for e in written.entries) else None]
+        risk,
+        "RULES",
+        [lambda written: [fired("use_reported")] if any(e.kind == "use" for e in written.entries) else []],
     )
     quiet = sync(clients.patient, [item()]).json()
     assert "support" not in quiet
@@ -118,7 +126,11 @@ def test_sync_carries_one_support_block_when_an_item_fires(clients, monkeypatch)
 
 
 def test_the_seam_adds_support_to_create_and_edit(clients, monkeypatch):
-    monkeypatch.setattr(risk, "RULES", [lambda written: "urgent" if written.entries[0].craving == 10 else "medium"])
+    monkeypatch.setattr(
+        risk,
+        "RULES",
+        [lambda written: [fired("phq9_self_harm" if written.entries[0].craving == 10 else "craving_rising")]],
+    )
     medium = clients.patient.post("/api/v1/entries/", item(craving=3), format="json").json()
     assert "support" not in medium
     urgent = clients.patient.post("/api/v1/entries/", item(craving=10), format="json").json()

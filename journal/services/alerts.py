@@ -1,0 +1,184 @@
+"""Writes of alerts (SPEC §9): raising them, the care team's acknowledge and resolve, and the
+hourly look for disengaged patients.
+
+At most one unresolved alert per patient and rule is a partial unique index, and raising leans on
+it instead of a read-then-write: INSERT … ON CONFLICT DO NOTHING, and only where that inserted
+nothing, the unresolved alert is locked and gets the new evidence. A race with another writer (beat's
+disengagement check runs outside the patients' journal locks; two assessments of one patient are
+not serialised) ends in one alert with both pieces of evidence, never an IntegrityError.
+"""
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from rest_framework.exceptions import ValidationError
+
+from accounts.models import Patient, User
+from backend import hooks
+from backend.api.exceptions import Conflict
+from journal.alert_rules import iso
+from journal.models import SEVERITY_OF_RULE, Alert, AlertRule, AlertStatus
+from journal.selectors.alerts import disengagement_candidates
+
+# The newest items are kept; the journal itself holds the whole story.
+EVIDENCE_KEPT = 50
+
+
+@dataclass(frozen=True)
+class Raising:
+    """One rule fired for one patient, with its evidence items (oldest first)."""
+
+    patient_id: uuid.UUID
+    rule: str
+    evidence: list[dict]
+
+
+@transaction.atomic
+def alerts_raise(*, raisings: Iterable[Raising], now: datetime) -> list[Alert]:
+    """Opens an alert per (patient, rule), or appends the evidence to the unresolved one.
+
+    Returns the alerts it opened; `hooks.alert_opened` is called for each (its notifications are
+    written in this transaction), never for evidence added to an alert already open.
+    """
+    pending: dict[tuple, list[dict]] = {}
+    for raising in raisings:
+        pending.setdefault((raising.patient_id, raising.rule), []).extend(raising.evidence)
+    opened: list[Alert] = []
+    # Another pass only for an alert resolved between our insert and our read of it: nothing is
+    # left to add to, and there is room for a new one.
+    for _attempt in range(3):
+        if not pending:
+            break
+        keys = sorted(pending, key=lambda key: (str(key[0]), key[1]))  # one lock order for every writer
+        candidates = [
+            Alert(
+                id=uuid.uuid4(),
+                patient_id=patient_id,
+                rule=rule,
+                severity=SEVERITY_OF_RULE[rule],
+                status=AlertStatus.OPEN,
+                evidence=pending[(patient_id, rule)][-EVIDENCE_KEPT:],
+                opened_at=now,
+                last_fired_at=now,
+            )
+            for patient_id, rule in keys
+        ]
+        Alert.objects.bulk_create(candidates, ignore_conflicts=True)
+        inserted = set(Alert.objects.filter(pk__in=[a.pk for a in candidates]).values_list("pk", flat=True))
+        for alert in candidates:
+            if alert.pk in inserted:
+                alert._state.adding = False
+                opened.append(alert)
+                del pending[(alert.patient_id, alert.rule)]
+        if not pending:
+            break
+        unresolved = Q()
+        for patient_id, rule in pending:
+            unresolved |= Q(patient_id=patient_id, rule=rule)
+        existing = list(
+            Alert.objects.select_for_update()
+            .filter(unresolved)
+            .exclude(status=AlertStatus.RESOLVED)
+            .order_by("patient_id", "rule")
+            .only("id", "patient_id", "rule", "evidence", "last_fired_at")
+        )
+        for alert in existing:
+            alert.evidence = [*alert.evidence, *pending.pop((alert.patient_id, alert.rule))][-EVIDENCE_KEPT:]
+            alert.last_fired_at = now
+        if existing:
+            Alert.objects.bulk_update(existing, ["evidence", "last_fired_at"])
+    for alert in opened:
+        hooks.alert_opened.call(alert=alert)
+    return opened
+
+
+def alert_raise(*, patient: Patient, rule: str, evidence: list[dict], now: datetime) -> Alert | None:
+    """One rule fired for one patient: returns the alert it opened, or None when the evidence went
+    to the unresolved alert of that rule."""
+    opened = alerts_raise(raisings=[Raising(patient.pk, rule, list(evidence))], now=now)
+    return opened[0] if opened else None
+
+
+def _transition(alert: Alert, *, allowed_from: tuple[str, ...], changes: dict, conflict: str) -> Alert:
+    # A conditional UPDATE claims the step: two clinicians pressing at once get one 200 and one 409.
+    claimed = Alert.objects.filter(pk=alert.pk, status__in=allowed_from).update(**changes)
+    if claimed != 1:
+        raise Conflict(conflict)
+    alert.refresh_from_db()
+    return alert
+
+
+@transaction.atomic
+def alert_acknowledge(*, alert: Alert, by: User, note: str = "", now: datetime | None = None) -> Alert:
+    """open → acknowledged. An acknowledged or resolved alert is a 409: the first who and when stay."""
+    now = now or timezone.now()
+    return _transition(
+        alert,
+        allowed_from=(AlertStatus.OPEN,),
+        changes={
+            "status": AlertStatus.ACKNOWLEDGED,
+            "acknowledged_at": now,
+            "acknowledged_by": by,
+            "acknowledge_note": note,
+        },
+        conflict="This alert is already acknowledged or resolved.",
+    )
+
+
+@transaction.atomic
+def alert_resolve(*, alert: Alert, by: User, note: str, now: datetime | None = None) -> Alert:
+    """open or acknowledged → resolved, with a note. Resolving an open alert records no
+    acknowledgement that did not happen: acknowledged_* stay empty."""
+    if not note.strip():
+        raise ValidationError({"note": ["Say how this alert was resolved."]}, code="required")
+    now = now or timezone.now()
+    return _transition(
+        alert,
+        allowed_from=(AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED),
+        changes={"status": AlertStatus.RESOLVED, "resolved_at": now, "resolved_by": by, "resolve_note": note},
+        conflict="This alert is already resolved.",
+    )
+
+
+def disengagement_check(*, now: datetime) -> list[Alert]:
+    """Raises `disengaged` (low) for active, enrolled patients with no entry on the last N complete
+    journal days (N per clinic) nor today. Once per silence: a patient already alerted since their
+    last entry is left alone, also when the care team resolved that alert. Resolves nothing.
+
+    Returns the alerts it opened. Queries: one read of the candidates, then the raise (a fixed few).
+    """
+    raisings = []
+    for candidate in disengagement_candidates():
+        patient = candidate.patient
+        today = patient.journal_day(now)[0]
+        days = candidate.days
+        first_complete = today - timedelta(days=days)
+        enrolled_day = patient.journal_day(candidate.enrolled_at)[0]
+        if enrolled_day >= first_complete:
+            continue  # fewer than N whole journal days since enrolment
+        if candidate.last_entry_day is not None and candidate.last_entry_day >= first_complete:
+            continue
+        silent_since = candidate.last_entry_day or enrolled_day
+        if candidate.last_alerted_at is not None and patient.journal_day(candidate.last_alerted_at)[0] > silent_since:
+            continue  # this silence was already raised
+        raisings.append(
+            Raising(
+                patient.pk,
+                AlertRule.DISENGAGED,
+                [
+                    {
+                        "at": iso(now),
+                        "last_entry_day": candidate.last_entry_day.isoformat() if candidate.last_entry_day else None,
+                        "days": [(first_complete + timedelta(days=i)).isoformat() for i in range(days)],
+                    }
+                ],
+            )
+        )
+    if not raisings:
+        return []
+    return alerts_raise(raisings=raisings, now=now)
