@@ -314,9 +314,13 @@ INTAKE_NOTE = "Intake: history and vitals reviewed, no contraindications to keta
 
 def demo_histories_create(*, histories: list[tuple[Patient, Story]], clinician: User, now: datetime, seed: str) -> int:
     """Writes every patient's history; returns the number of entries. Moves the patients'
-    `created_at` back so their entries fall inside the window the API accepts."""
+    `created_at` (and their accounts' `date_joined`) back so their entries fall inside the window
+    the API accepts."""
     joined = now - timedelta(days=CREATED_DAYS_AGO)
-    Patient.objects.filter(pk__in=[patient.pk for patient, _ in histories]).update(created_at=joined)
+    patients = Patient.objects.filter(pk__in=[patient.pk for patient, _ in histories])
+    patients.update(created_at=joined)
+    # Enrolled when they joined, too: beat's disengagement check counts silence from enrolment.
+    User.objects.filter(pk__in=patients.values("user_id")).update(date_joined=joined)
     entries, revisions, assessments, sessions, sequences = [], [], [], [], []
     for patient, story in histories:
         patient.created_at = joined

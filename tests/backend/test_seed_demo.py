@@ -1,3 +1,4 @@
+import uuid
 from datetime import time, timedelta
 from statistics import mean
 
@@ -9,12 +10,14 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import Patient, PatientStatus, User
+from backend import demo_alerts
 from backend import demo_histories as stories
 from backend.management.commands.seed_demo import DEMO_PATIENTS, demo_logins
 from journal.instruments import instrument
 from journal.models import (
     COPING,
     TRIGGERS,
+    Alert,
     Assessment,
     Entry,
     EntryRevision,
@@ -22,7 +25,7 @@ from journal.models import (
     SessionKind,
     TherapySession,
 )
-from reminders.models import WEEKDAYS, Device, Prompt, PromptStatus, Schedule
+from reminders.models import WEEKDAYS, AlertNotification, Device, Prompt, PromptStatus, Schedule
 from reminders.planning import local_instant
 from tests.conftest import sign_in
 
@@ -312,3 +315,111 @@ def test_the_demo_clinician_sees_the_improving_patients_compliance(demo):
     assert body["median_latency_seconds"] > 0
     assert body["sent"] >= 30 and body["completed"] >= 20
     assert body["by_kind"]["assessment"]["completed"] >= 3
+
+
+def test_the_demo_has_alerts_of_every_severity_and_the_care_teams_work_on_them(demo):
+    now = timezone.now()
+    clinician = User.objects.get(email=demo_logins()[0][1])
+    alerts = Alert.objects.select_related("patient")
+    unresolved = alerts.exclude(status="resolved")
+    assert set(unresolved.values_list("severity", flat=True)) == {"urgent", "high", "medium", "low"}
+    assert not alerts.exclude(patient__status=PatientStatus.ACTIVE).exists()  # paused, discharged: none
+
+    # Each story's own: the self-harm answers (urgent; acknowledged when last week's was), the
+    # relapse's lapses (high, acknowledged the same day), the silence (low, raised by beat's check).
+    urgent = unresolved.get(severity="urgent")
+    assert (urgent.patient, urgent.rule) == (demo[stories.THOUGHTS_OF_SELF_HARM], "phq9_self_harm")
+    latest = urgent.patient.assessments.filter(instrument="phq9").latest("completed_at")
+    assert str(latest.pk) in {item["assessment"] for item in urgent.evidence}
+    relapse = unresolved.get(patient=demo[stories.RELAPSING], rule="use_reported")
+    assert relapse.status == "acknowledged" and len(relapse.evidence) >= 2
+    assert {"craving_high", "craving_rising"} <= set(
+        unresolved.filter(patient=demo[stories.RELAPSING]).values_list("rule", flat=True)
+    )
+    quiet = unresolved.get(patient=demo[stories.GONE_QUIET], rule="disengaged")
+    assert quiet.opened_at < now - timedelta(days=1)
+
+    # Acknowledged and resolved, with who, when and a note, in order.
+    acknowledged = alerts.filter(acknowledged_at__isnull=False)
+    resolved = alerts.filter(status="resolved")
+    assert acknowledged.filter(status="acknowledged").exists() and resolved.exists()
+    for alert in acknowledged:
+        assert alert.acknowledged_by == clinician and alert.acknowledge_note
+        assert alert.opened_at < alert.acknowledged_at < now
+    for alert in resolved:
+        assert alert.resolved_by == clinician and alert.resolve_note
+        assert (
+            alert.opened_at <= alert.last_fired_at < alert.resolved_at < now - timedelta(days=demo_alerts.SETTLED_DAYS)
+        )
+    for alert in alerts:
+        assert alert.opened_at <= alert.last_fired_at <= now
+    # Never two unresolved of one rule for one patient; a rule that fired again after it was
+    # resolved opened a new alert.
+    assert unresolved.count() == unresolved.values("patient", "rule").distinct().count()
+
+    # The notifications went out when the alerts opened, round after round until someone
+    # acknowledged: nothing is left to mail the console about on a first `make run`.
+    notifications = AlertNotification.objects.select_related("alert")
+    assert notifications.filter(alert=urgent, escalation=True, recipient__is_clinic_admin=True).exists()
+    assert not notifications.filter(status="scheduled", next_attempt_at__lte=now).exists()
+    for notification in notifications:
+        alert = notification.alert
+        assert notification.due_at == alert.opened_at + notification.round * timedelta(minutes=15)
+        handled = alert.acknowledged_at or alert.resolved_at
+        assert notification.status == ("cancelled" if handled and handled <= notification.due_at else "sent")
+
+
+def test_every_alerts_evidence_points_at_its_patients_own_entries_and_questionnaires(demo):
+    entry_ids, assessment_ids = set(), set()
+    for alert in Alert.objects.all():
+        assert alert.evidence, alert
+        for item in alert.evidence:
+            entry_ids |= {(alert.patient_id, item["entry"])} if "entry" in item else set()
+            for key in ("assessment", "previous_assessment"):
+                assessment_ids |= {(alert.patient_id, item[key])} if key in item else set()
+    assert len(entry_ids) >= 20 and len(assessment_ids) >= 2
+    owners = dict(Entry.objects.filter(pk__in=[pk for _, pk in entry_ids]).values_list("pk", "patient_id"))
+    assert {(owners.get(uuid.UUID(pk)), pk) for _, pk in entry_ids} == {(patient, pk) for patient, pk in entry_ids}
+    owners = dict(Assessment.objects.filter(pk__in=[pk for _, pk in assessment_ids]).values_list("pk", "patient_id"))
+    assert {(owners.get(uuid.UUID(pk)), pk) for _, pk in assessment_ids} == {(p, pk) for p, pk in assessment_ids}
+
+
+def test_the_triage_list_puts_the_urgent_patient_first_and_the_calm_ones_last(demo):
+    response = _client(*demo_logins()[0][1:]).get("/api/v1/patients/")
+    assert response.status_code == 200, response.content
+    rows = response.json()["results"]
+    assert rows[0]["id"] == str(demo[stories.THOUGHTS_OF_SELF_HARM].id)
+    assert rows[0]["open_alerts"]["urgent"] == 1
+    assert rows[1]["id"] == str(demo[stories.RELAPSING].id)  # high alerts, and the most use
+    assert rows[1]["open_alerts"]["high"] >= 2 and rows[1]["use_days_7d"] >= 3
+
+    def worst(row):
+        return next((s for s in ("urgent", "high", "medium", "low") if row["open_alerts"][s]), None)
+
+    levels = [worst(row) for row in rows]
+    assert {"urgent", "high", None} <= set(levels) and len(set(levels)) >= 3
+    ranks = [("urgent", "high", "medium", "low", None).index(level) for level in levels]
+    assert ranks == sorted(ranks)
+    calm = [row for row in rows if worst(row) is None and row["status"] == PatientStatus.ACTIVE]
+    assert len(calm) >= 3
+
+
+def test_trends_and_session_trends_answer_for_every_demo_patient_and_tell_their_stories(demo):
+    client = _client(*demo_logins()[0][1:])
+    summaries = {}
+    for story, patient in demo.items():
+        trends = client.get(f"/api/v1/patients/{patient.id}/trends/")
+        assert trends.status_code == 200, (patient, trends.content)
+        summaries[story] = trends.json()["summary"]
+        for kind in ("ketamine", "psychotherapy"):
+            sessions = client.get(f"/api/v1/patients/{patient.id}/trends/sessions/?kind={kind}")
+            assert sessions.status_code == 200, (patient, kind, sessions.content)
+
+    relapsing, improving = summaries[stories.RELAPSING], summaries[stories.IMPROVING_WITH_KETAMINE]
+    assert relapsing["craving_mean"] > relapsing["craving_mean_prev"] and relapsing["use_days"] >= 4
+    assert improving["craving_mean"] < relapsing["craving_mean"] - 2 and improving["use_days"] == 0
+    assert summaries[stories.WORSENING_MOOD]["mood_mean"] < improving["mood_mean"] - 2
+    assert summaries[stories.GONE_QUIET]["current_streak"] == 0
+
+    improving_sessions = client.get(f"/api/v1/patients/{demo[stories.IMPROVING_WITH_KETAMINE].id}/trends/sessions/")
+    assert improving_sessions.json()["average"]["delta"]["craving"] < 0  # cravings ebb after ketamine

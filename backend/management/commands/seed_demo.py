@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from accounts.models import Clinic, PatientStatus
 from accounts.services import care_team_add, clinician_create, patient_create, patient_enroll
+from backend import demo_alerts, demo_reminders
 from backend import demo_histories as stories
-from backend import demo_reminders
 
 DEMO_CLINIC = "Harbor Recovery Clinic (demo)"
 DEMO_CLINICIAN = ("clinician@demo.interlude.test", "interlude-demo-clinician", "Dr. Maya Okafor")
@@ -117,4 +117,5 @@ class Command(BaseCommand):
         now = timezone.now()
         entries = stories.demo_histories_create(histories=histories, clinician=clinician, now=now, seed=str(SEED))
         demo_reminders.demo_reminders_create(histories=histories, clinician=clinician, now=now, seed=str(SEED))
+        demo_alerts.demo_alerts_create(histories=histories, clinician=clinician, now=now, seed=str(SEED))
         return entries
