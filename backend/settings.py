@@ -295,6 +295,9 @@ FCM_TOKEN_URI = env_str("FCM_TOKEN_URI", "")  # overrides the service account's 
 FCM_TIMEOUT_SECONDS = float(env_str("FCM_TIMEOUT_SECONDS", "10"))
 # A sender holds a prompt this long; a worker that dies mid-send loses it to the next sweep.
 PROMPT_SEND_LEASE_SECONDS = env_int("PROMPT_SEND_LEASE_SECONDS", 60)
+# A published prompt waits this long for a worker before a sweep publishes it again (a backlog of
+# thousands drains for minutes; only a message the broker lost waits the whole lease).
+PROMPT_PUBLISH_LEASE_SECONDS = env_int("PROMPT_PUBLISH_LEASE_SECONDS", 600)
 PROMPT_SWEEP_BATCH = env_int("PROMPT_SWEEP_BATCH", 1000)
 PROMPT_PLAN_DAYS = 2  # prompts exist as rows this many journal days ahead
 

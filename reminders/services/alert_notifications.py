@@ -171,9 +171,11 @@ def alert_notifications_claimable(*, now: datetime, limit: int, urgent: bool) ->
     return skip_locked(due.order_by("next_attempt_at")).values_list("pk", flat=True)[:limit]
 
 
-def _claim_batch(limit: int, *, now: datetime, urgent: bool) -> list:
+def _claim_batch(limit: int, *, now: datetime, urgent: bool, until: datetime) -> list:
+    # The send lease, not the prompts' longer publish lease: alert notifications are few, and a lost
+    # message must not hold back an urgent one for long.
     return publish_lease_take(
-        AlertNotification, alert_notifications_claimable(now=now, limit=limit, urgent=urgent), now=now
+        AlertNotification, alert_notifications_claimable(now=now, limit=limit, urgent=urgent), until=until
     )
 
 
@@ -191,7 +193,7 @@ def alert_notifications_sweep(
     deadline = time.monotonic() + time_budget_seconds
     for urgent in (True, False):
         published = claimed_publish(
-            claim=partial(_claim_batch, now=now, urgent=urgent),
+            claim=partial(_claim_batch, now=now, urgent=urgent, until=lease_until),
             publish=partial(publish, urgent=urgent),
             release=partial(publish_lease_release, AlertNotification, lease_until=lease_until),
             batch=batch,

@@ -58,6 +58,15 @@ def send_lease() -> timedelta:
     return timedelta(seconds=settings.PROMPT_SEND_LEASE_SECONDS)
 
 
+def prompt_publish_lease() -> timedelta:
+    """How long a published prompt waits for a worker before the sweeper publishes it again.
+
+    Longer than the send lease: under a backlog (100,000 prompts due in one minute take minutes to
+    drain), a 60 s lease had every sweep re-publish the whole queue, three times the work for
+    nothing. Only a message the broker lost after accepting it waits this long."""
+    return timedelta(seconds=settings.PROMPT_PUBLISH_LEASE_SECONDS)
+
+
 def not_held(now: datetime) -> Q:
     """No delivery holds the row: no owner (at most the sweeper's publish lease) or a lapsed lease."""
     return Q(lease_owner="") | Q(lease_until__isnull=True) | Q(lease_until__lt=now)
@@ -77,13 +86,13 @@ def skip_locked(due: QuerySet) -> QuerySet:
     return due
 
 
-def publish_lease_take(model: type[models.Model], claimable: QuerySet, *, now: datetime) -> list:
-    """Claims the ids `claimable` yields (a row-locking query) with a short publish lease, no owner.
+def publish_lease_take(model: type[models.Model], claimable: QuerySet, *, until: datetime) -> list:
+    """Claims the ids `claimable` yields (a row-locking query) with a publish lease, no owner.
     The owner is cleared too: a dead worker's lapsed lease must not block the next claim."""
     with transaction.atomic():
         ids = list(claimable)
         if ids:
-            model.objects.filter(pk__in=ids).update(lease_owner="", lease_until=now + send_lease())
+            model.objects.filter(pk__in=ids).update(lease_owner="", lease_until=until)
     return ids
 
 
@@ -195,8 +204,8 @@ def prompts_claimable(*, now: datetime, limit: int) -> QuerySet:
     return skip_locked(due).values_list("pk", flat=True)[:limit]
 
 
-def _claim_batch(*, now: datetime, limit: int) -> list[uuid.UUID]:
-    return publish_lease_take(Prompt, prompts_claimable(now=now, limit=limit), now=now)
+def _claim_batch(*, now: datetime, limit: int, until: datetime) -> list[uuid.UUID]:
+    return publish_lease_take(Prompt, prompts_claimable(now=now, limit=limit), until=until)
 
 
 def prompts_unsent_expire(*, now: datetime, batch: int) -> int:
@@ -238,9 +247,9 @@ def prompts_sweep(
     """
     batch = batch or settings.PROMPT_SWEEP_BATCH
     result = SweepResult(expired=prompts_unsent_expire(now=now, batch=batch))
-    lease_until = now + send_lease()
+    lease_until = now + prompt_publish_lease()
     claimed_publish(
-        claim=lambda limit: _claim_batch(now=now, limit=limit),
+        claim=lambda limit: _claim_batch(now=now, limit=limit, until=lease_until),
         publish=publish,
         release=lambda ids: publish_lease_release(Prompt, ids, lease_until=lease_until),
         batch=batch,

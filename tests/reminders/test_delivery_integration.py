@@ -37,13 +37,15 @@ def fcm(tmp_path):
 @pytest.fixture
 def broker(private_redis, settings):
     settings.PROMPT_SEND_LEASE_SECONDS = LEASE_SECONDS  # the sweeps this process runs lease alike
+    settings.PROMPT_PUBLISH_LEASE_SECONDS = LEASE_SECONDS
     with celery_app_broker(private_redis.url):
         yield private_redis
 
 
 @pytest.fixture
 def workers(fcm, broker, tmp_path):
-    env = {**fcm.settings(), "PROMPT_SEND_LEASE_SECONDS": str(LEASE_SECONDS), "EMAIL_URL": "memory://"}
+    env = {**fcm.settings(), "PROMPT_SEND_LEASE_SECONDS": str(LEASE_SECONDS),
+           "PROMPT_PUBLISH_LEASE_SECONDS": str(LEASE_SECONDS), "EMAIL_URL": "memory://"}  # fmt: skip
     started: list[CeleryWorker] = []
 
     def start(count: int = 1) -> list[CeleryWorker]:
