@@ -24,7 +24,7 @@ import uuid
 from datetime import date, timedelta
 from pathlib import Path
 
-from bench.run import (
+from bench.common import (
     OUT,
     ROOT,
     Gunicorn,

@@ -24,14 +24,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
-import math
 import os
 import platform
 import random
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -44,8 +41,23 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "var" / "bench"
+from bench import insight, sweep
+from bench.common import (
+    OUT,
+    ROOT,
+    Gunicorn,
+    _machine_cpu,
+    _process_cpu,
+    bench_env,
+    percentile,
+    run_django,
+    say,
+    server_durations,
+    spare_port,
+    summary_ms,
+    wait_for_quiet,
+)
+
 BENCH_DB = "interlude_bench"
 REDIS_DB_URL = "redis://127.0.0.1:6379/6"
 CLINICIAN_EMAIL = "clinician@bench.interlude.test"
@@ -65,50 +77,8 @@ BUDGETS = {
     "sync_vs_raw_rows_ratio": 0.25,  # sync rows/s ÷ raw multi-row INSERT rows/s
 }
 
-# The settings variables this run sets or must not inherit from the caller's shell.
-_SETTINGS_VARS = (
-    "EMBEDDED", "DEBUG", "VAR_DIR", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "FIELD_ENCRYPTION_KEYS",
-    "ALLOWED_HOSTS", "PUBLIC_BASE_URL", "CSRF_TRUSTED_ORIGINS", "EMAIL_URL", "DEFAULT_FROM_EMAIL",
-    "JWT_SIGNING_KEY", "MIN_APP_VERSION", "TRUSTED_PROXY_COUNT", "SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS",
-    "LOGIN_MAX_FAILURES", "LOGIN_LOCKOUT_SECONDS", "THROTTLE_USER_WRITE", "THROTTLE_ENROLLMENT",
-    "THROTTLE_PASSWORD_RESET", "REDIS_SOCKET_TIMEOUT", "LOG_LEVEL", "DB_CONN_MAX_AGE", "DB_CONNECT_TIMEOUT",
-    "PASSWORD_HASHERS", "DJANGO_SETTINGS_MODULE", "WEB_CONCURRENCY", "GUNICORN_CMD_ARGS",
-)  # fmt: skip
-
 
 # --- Small helpers ------------------------------------------------------------------------------
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """Linear interpolation between closest ranks (q in 0..1)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * q
-    low = math.floor(k)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
-
-
-def summary_ms(seconds: list[float]) -> dict:
-    ms = [s * 1000 for s in seconds]
-    return {
-        "count": len(ms),
-        "p50_ms": percentile(ms, 0.50),
-        "p95_ms": percentile(ms, 0.95),
-        "p99_ms": percentile(ms, 0.99),
-        "max_ms": max(ms) if ms else None,
-    }
-
-
-def spare_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def say(message: str) -> None:
-    print(f"bench: {message}", file=sys.stderr, flush=True)
 
 
 def rfc3339(moment: datetime) -> str:
@@ -140,40 +110,12 @@ def entry_content(rng: random.Random, occurred_at: datetime) -> dict:
 # --- Setup: database, seed, server ------------------------------------------------------------
 
 
-def bench_env(port: int, field_key: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key not in _SETTINGS_VARS}
-    env.update(
-        DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{BENCH_DB}",
-        REDIS_URL=REDIS_DB_URL,
-        SECRET_KEY="bench-only-secret-key-" + "b3nch" * 8,  # 62 characters, never used outside this run
-        FIELD_ENCRYPTION_KEYS=field_key,
-        SECURE_SSL_REDIRECT="false",
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
-        THROTTLE_USER_WRITE="1000000/min",  # the per-user write limit would otherwise cap the load
-        EMAIL_URL="console://",
-        VAR_DIR=str(OUT / "var"),
-        DJANGO_SETTINGS_MODULE="backend.settings",
-    )
-    return env
-
-
 def recreate_database() -> None:
     import psycopg
 
     with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
         conn.execute(f"CREATE DATABASE {BENCH_DB}")
-
-
-def run_django(env: dict, args: list[str], stdin: str | None = None) -> str:
-    done = subprocess.run(
-        [sys.executable, *args], cwd=ROOT, env=env, input=stdin, capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        sys.stderr.write(done.stdout[-4000:] + done.stderr[-4000:])
-        raise SystemExit(f"bench: `{' '.join(args[:3])}` failed (exit {done.returncode})")
-    return done.stdout
 
 
 @dataclass
@@ -246,80 +188,7 @@ def _django_enroll(consent_version: str) -> None:
     print(json.dumps(phones))
 
 
-class Gunicorn:
-    def __init__(self, env: dict, port: int, workers: int, threads: int, worker_class: str, log_path: Path):
-        self.env, self.port, self.log_path = env, port, log_path
-        self.args = [
-            sys.executable, "-m", "gunicorn", "backend.wsgi", "--bind", f"127.0.0.1:{port}",
-            "--workers", str(workers), "--threads", str(threads), "--worker-class", worker_class,
-            "--timeout", "30", "--graceful-timeout", "25",
-        ]  # fmt: skip
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self._log = self.log_path.open("w")
-        # Its own session: a Ctrl-C in the terminal reaches this driver, which then stops gunicorn
-        # in order instead of both dying at once.
-        self.proc = subprocess.Popen(self.args, cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)  # fmt: skip
-
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        import urllib.request
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"bench: gunicorn exited with {self.proc.returncode}; see {self.log_path}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.3)
-        raise SystemExit(f"bench: gunicorn did not become ready in {timeout:.0f} s; see {self.log_path}")
-
-    def pids(self) -> list[int]:
-        if self.proc is None:
-            return []
-        found = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True, check=False)
-        return [self.proc.pid, *(int(pid) for pid in found.stdout.split())]
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            # A second Ctrl-C must not cut this short and leave gunicorn running.
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
-            self.proc.send_signal(signal.SIGTERM)  # graceful: workers finish what they hold, then exit
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)  # the group this driver started, and only it
-                self.proc.wait(timeout=5)
-        self._log.close()
-
-
 # --- CPU accounting: where the machine's cores went during each phase --------------------------
-
-_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _process_cpu(pid: int) -> float | None:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return (int(fields[11]) + int(fields[12])) / _TICKS  # utime + stime
-
-
-def _machine_cpu() -> tuple[float, float]:
-    """(busy, total) CPU seconds of the whole machine since boot."""
-    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    total = sum(values[:8])  # user nice system idle iowait irq softirq steal
-    return (total - values[3] - values[4]) / _TICKS, total / _TICKS
 
 
 def _bench_processes(gunicorn_pid: int | None) -> dict[str, list[int]]:
@@ -402,24 +271,6 @@ def cpu_figures(spans: list[dict], requests: int) -> dict:
         "cpu_ms_per_request": {group: 1000 * seconds / requests for group, seconds in used.items()},
         "requests": requests,
     }
-
-
-def machine_busy_cores(seconds: float = 1.0) -> float:
-    busy_before, _ = _machine_cpu()
-    time.sleep(seconds)
-    busy_after, _ = _machine_cpu()
-    return (busy_after - busy_before) / seconds
-
-
-def wait_for_quiet(limit_s: float = 90.0) -> float:
-    """Waits (up to limit_s) for other work on the machine to stop; returns the last busy figure."""
-    deadline = time.monotonic() + limit_s
-    busy = machine_busy_cores()
-    if busy > 0.3:
-        say(f"the machine is busy ({busy:.1f} cores in use by other processes); waiting up to {limit_s:.0f} s")
-    while busy > 0.3 and time.monotonic() < deadline:
-        busy = machine_busy_cores(2.0)
-    return busy
 
 
 # --- Load ---------------------------------------------------------------------------------------
@@ -682,20 +533,6 @@ async def sync_and_raw(session, meter: CpuMeter, sync_phones: list[Phone], raw_p
     }
 
 
-def server_durations(log_path: Path) -> dict[str, float]:
-    """request id → duration_ms from the app's JSON request log (RequestIdMiddleware, the outermost
-    middleware: routing, auth, throttle, view, serializer, rendering; not gunicorn's socket I/O)."""
-    durations = {}
-    for line in log_path.read_text(errors="replace").splitlines():
-        if '"request_id": "bench-' not in line:
-            continue
-        with contextlib.suppress(ValueError):
-            record = json.loads(line)
-            if record.get("message") == "request" and "duration_ms" in record:
-                durations[record["request_id"]] = record["duration_ms"]
-    return durations
-
-
 def attach_server_times(result: dict, durations: dict[str, float]) -> list[float]:
     found = [durations[rid] / 1000 for rid in result.pop("_request_ids") if rid in durations]
     result["server"] = summary_ms(found)
@@ -768,7 +605,7 @@ def build_report(r: dict) -> tuple[str, list[str]]:
     me, post, opn, sync = r.get("closed_me"), r.get("closed_post"), r.get("open_post"), r.get("sync")
     missed: list[str] = []
     lines = [
-        "# Interlude write benchmark",
+        "# Interlude benchmark",
         "",
         f"{r['started_at']} · commit {r['commit']} · {r['machine']['cores']} cores · gunicorn "
         f"`{r['server']['config']}` · load generator: {r['load_generator']}",
@@ -907,8 +744,14 @@ def build_report(r: dict) -> tuple[str, list[str]]:
         "The load generator is one asyncio process on the same cores as gunicorn and PostgreSQL, so the "
         "closed-loop throughputs are shared-machine figures; the budget reads their ratio.",
         "",
-        f"**MISSED: {'; '.join(missed)}**" if missed else "All budgets met.",
     ]
+    if r.get("insight"):
+        lines += ["", insight.report(r["insight"])]
+        missed += [f"insight: {key}" for key, v in r["insight"]["verdicts"].items() if not v["pass"]]
+    if r.get("sweep"):
+        lines += ["", sweep.report(r["sweep"])]
+        missed += [] if r["sweep"]["budget_met"] and r["sweep"]["duplicates"] == 0 else ["reminder sweep"]
+    lines += ["", f"**MISSED: {'; '.join(missed)}**" if missed else "All budgets met."]
     return "\n".join(lines) + "\n", missed
 
 
@@ -935,7 +778,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers [4]")
     parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker [4]")
     parser.add_argument("--worker-class", default="gthread", help="gunicorn worker class [gthread]")
-    parser.add_argument("--phases", default="closed,open,sync", help="which phases to run [closed,open,sync]")
+    parser.add_argument(
+        "--phases",
+        default="closed,open,sync,insight,sweep",
+        help="which phases to run [closed,open,sync,insight,sweep]: the journal writes, the clinician reads "
+        "(bench/insight.py) and the reminder sweep (bench/sweep.py)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.duration, args.rounds, args.open_duration, args.sync_runs = 6.0, 1, 8.0, 5
@@ -1013,7 +861,7 @@ def main(argv: list[str]) -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     port = spare_port()
     field_key = Fernet.generate_key().decode()
-    env = bench_env(port, field_key)
+    env = bench_env(port, field_key, database=BENCH_DB, redis_url=REDIS_DB_URL)
     started_at = datetime.now(UTC).replace(microsecond=0)
     phones_needed = args.clients + args.sync_runs + 2 + 1
 
@@ -1038,6 +886,16 @@ def main(argv: list[str]) -> int:
         return 130
     finally:
         server.stop()
+    # The other parts run after the journal server has stopped, each on its own database and server.
+    phases = set(args.phases.split(","))
+    try:
+        if "insight" in phases:
+            results["insight"] = insight.run(env=env, quick=args.quick)
+        if "sweep" in phases:
+            results["sweep"] = sweep.run(env=env, quick=args.quick, log=say)
+    except KeyboardInterrupt:
+        say("interrupted")
+        return 130
 
     results |= {
         "started_at": started_at.isoformat(),
