@@ -106,7 +106,10 @@ def measure_trends(base: str, token: str, patient_ids: list[str], today: date, r
     first, last = today - timedelta(days=364), today
     request_ids, sql_seconds = [], []
     rng = random.Random(5)
-    with psycopg.connect(env["DATABASE_URL"].replace("postgres://", "postgresql://")) as conn:
+    # The same session settings as the app's connections (backend/settings.py), so the comparison is
+    # of the queries, not of PostgreSQL's parallel-worker start-up.
+    dsn = env["DATABASE_URL"].replace("postgres://", "postgresql://")
+    with psycopg.connect(dsn, options="-c max_parallel_workers_per_gather=0") as conn:
         for n in range(runs + 10):
             patient = rng.choice(patient_ids)
             rid = f"bench-trends-{n:04d}-{uuid.uuid4().hex[:6]}"

@@ -117,9 +117,9 @@ def _sweeper_main() -> None:
     published = 0
     claim_batch = delivery._claim_batch
 
-    def timed_claim_batch(*, now: datetime, limit: int) -> list:
+    def timed_claim_batch(*, now: datetime, limit: int, **lease) -> list:
         started = time.perf_counter()
-        ids = claim_batch(now=now, limit=limit)
+        ids = claim_batch(now=now, limit=limit, **lease)
         batches.append({"seconds": time.perf_counter() - started, "claimed": len(ids), "rss_mb": _rss_mb()})
         return ids
 
