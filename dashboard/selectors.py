@@ -68,7 +68,9 @@ def _visible(user: User, query: str):
 
 def _patients(user: User, query: str) -> list[Patient]:
     live = Entry.objects.filter(patient=OuterRef("pk"), deleted_at__isnull=True)
-    upcoming = TherapySession.objects.filter(patient=OuterRef("pk"), starts_at__gt=timezone.now())
+    upcoming = TherapySession.objects.filter(
+        patient=OuterRef("pk"), starts_at__gt=timezone.now(), deleted_at__isnull=True
+    )
     patients = _visible(user, query).annotate(
         last_entry_at=Subquery(live.order_by("-occurred_at").values("occurred_at")[:1]),
         next_session_at=Subquery(upcoming.order_by("starts_at").values("starts_at")[:1]),
@@ -176,4 +178,3 @@ def triage_rows(user: User, *, query: str = "", ordering: str = "attention", lim
         _row(patient, today[patient.pk], rollups[patient.pk], alerts, prompt_days[patient.pk]) for patient in patients
     ]
     return _sort(rows, ordering)[:limit]
-

@@ -25,7 +25,11 @@ class ScheduleKind(models.TextChoices):
 
 class Schedule(models.Model):
     """When to remind one patient: a fixed local time or a window (a random time inside it each
-    day), on some weekdays. Times are the patient's wall-clock time."""
+    day), on some weekdays. Times are the patient's wall-clock time.
+
+    Deleting a schedule keeps the row (`deleted_at`, disabled): its past prompts are the patient's
+    compliance history, which a later deletion must not rewrite. A deleted schedule is invisible
+    to the API and, being disabled, never planned again."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="schedules")
@@ -43,10 +47,15 @@ class Schedule(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
             models.CheckConstraint(condition=Q(kind__in=ScheduleKind.values), name="schedule_kind_valid"),
+            # Planning reads `enabled=True` only; this keeps a deleted schedule out of it for good.
+            models.CheckConstraint(
+                condition=Q(deleted_at__isnull=True) | Q(enabled=False), name="schedule_deleted_is_disabled"
+            ),
             models.CheckConstraint(
                 condition=Q(time__isnull=False, window_start__isnull=True, window_end__isnull=True)
                 | Q(time__isnull=True, window_start__isnull=False, window_end__isnull=False),
@@ -81,12 +90,15 @@ class PromptStatus(models.TextChoices):
 
 
 class Prompt(models.Model):
-    """One reminder, unique per source (a schedule or a ketamine session), journal day and slot."""
+    """One reminder, unique per source (a schedule or a ketamine session), journal day and slot.
+
+    Its source is PROTECTed: schedules and sessions are soft-deleted, so what was sent and
+    answered stays in the compliance history."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="prompts")
-    schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, null=True, blank=True, related_name="prompts")
-    session = models.ForeignKey(TherapySession, on_delete=models.CASCADE, null=True, blank=True, related_name="prompts")
+    schedule = models.ForeignKey(Schedule, on_delete=models.PROTECT, null=True, blank=True, related_name="prompts")
+    session = models.ForeignKey(TherapySession, on_delete=models.PROTECT, null=True, blank=True, related_name="prompts")
     kind = models.CharField(max_length=16, choices=PromptKind.choices)
     instrument = models.CharField(max_length=8, choices=Instrument.choices, null=True, blank=True)
     message = models.CharField(max_length=200, blank=True, default="")

@@ -25,7 +25,11 @@ class KetamineRoute(models.TextChoices):
 
 class TherapySession(models.Model):
     """A session entered by the care team (SPEC §6). `local_date` is the patient's journal day of
-    `starts_at`, day 0 of the session-anchored trends."""
+    `starts_at`, day 0 of the session-anchored trends.
+
+    Deleting a session keeps the row (`deleted_at`): the craving checks already sent after a
+    ketamine session belong to the patient's compliance history. Every read leaves deleted
+    sessions out."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="therapy_sessions")
@@ -41,6 +45,7 @@ class TherapySession(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -19,7 +19,8 @@ from django.utils import timezone
 
 from accounts.models import Patient
 from backend.db import column_value
-from journal.models import Assessment, DailyRollup, Entry, EntryKind, TherapySession
+from journal.models import Assessment, DailyRollup, Entry, EntryKind
+from journal.selectors.sessions import sessions_of
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 731
@@ -260,8 +261,8 @@ def _assessments(patient: Patient, first: date, last: date) -> list[dict]:
 
 
 def _sessions(patient: Patient, first: date, last: date) -> list[dict]:
-    rows = TherapySession.objects.filter(patient=patient, local_date__gte=first, local_date__lte=last)
-    return list(rows.order_by("starts_at").values("id", "kind", "starts_at", "local_date", "duration_minutes"))
+    rows = sessions_of(patient).filter(local_date__gte=first, local_date__lte=last)
+    return list(rows.values("id", "kind", "starts_at", "local_date", "duration_minutes"))
 
 
 def trends_of(patient: Patient, *, first: date, last: date, now: datetime | None = None) -> dict:
@@ -313,7 +314,7 @@ def session_trends_of(patient: Patient, *, before: int, after: int, kind: str | 
     days −before…−1, `post` 1…after; `average` is, per offset, the mean over the sessions with
     data that day, and the mean of the sessions' deltas."""
     moment = now or timezone.now()
-    sessions = TherapySession.objects.filter(patient=patient, starts_at__lte=moment).order_by("starts_at")
+    sessions = sessions_of(patient).filter(starts_at__lte=moment)
     if kind:
         sessions = sessions.filter(kind=kind)
     sessions = list(sessions.values("id", "kind", "starts_at", "local_date"))

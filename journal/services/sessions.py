@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 from rest_framework import exceptions
 
 from accounts.models import Patient, User
@@ -34,6 +35,16 @@ def _ketamine_fields_check(*, kind: str, route: str | None, dose_mg: Decimal | N
         raise exceptions.ValidationError(errors)
 
 
+def _live_locked(session_id, *, select_related: tuple[str, ...] = ()) -> TherapySession:
+    """The session row, locked, unless it is deleted: a PATCH or DELETE that read it before a
+    concurrent DELETE committed finds it gone (404)."""
+    queryset = TherapySession.objects.select_for_update().select_related(*select_related)
+    session = queryset.filter(pk=session_id, deleted_at__isnull=True).first()
+    if session is None:
+        raise exceptions.NotFound()
+    return session
+
+
 @transaction.atomic
 def session_create(*, patient: Patient, created_by: User, data: dict[str, Any]) -> TherapySession:
     session = TherapySession(
@@ -58,7 +69,7 @@ def session_update(*, session: TherapySession, data: dict[str, Any]) -> TherapyS
     """Applies the fields present in `data` (a PATCH). `local_date` follows `starts_at`."""
     # Locked, so two PATCHes racing (one clearing the route, one setting it) cannot combine into a
     # row the route-only-for-ketamine constraint refuses.
-    locked = TherapySession.objects.select_for_update().select_related("patient").get(pk=session.pk)
+    locked = _live_locked(session.pk, select_related=("patient",))
     changed = [field for field in _EDITABLE if field in data]
     for field in changed:
         setattr(locked, field, data[field])
@@ -74,6 +85,10 @@ def session_update(*, session: TherapySession, data: dict[str, Any]) -> TherapyS
 
 @transaction.atomic
 def session_delete(*, session: TherapySession) -> None:
-    """A hard delete: the session is the care team's own record, not the patient's journal."""
-    hooks.therapy_session_changed.call(session=session, deleted=True)
-    session.delete()
+    """Deletes the session for the care team and the patient, keeping the row (`deleted_at`):
+    the craving checks already sent after it stay in the compliance history, while its future
+    ones are cancelled by the hook."""
+    locked = _live_locked(session.pk)
+    locked.deleted_at = timezone.now()
+    locked.save(update_fields=["deleted_at", "updated_at"])
+    hooks.therapy_session_changed.call(session=locked, deleted=True)

@@ -69,7 +69,13 @@ class _ScheduleDetailBase(APIView):
         schedule = schedule_update(schedule=schedule, data=_valid(request.data, partial=True))
         return Response(ScheduleSerializer(schedule).data)
 
-    @extend_schema(responses={204: None}, description="Deletes the schedule and its prompts.")
+    @extend_schema(
+        responses={204: None},
+        description=(
+            "Deletes the schedule: it is no longer listed or found, and its future prompts are cancelled. "
+            "Prompts already sent stay in the inbox and in compliance."
+        ),
+    )
     def delete(self, request, schedule_id, **kwargs):
         schedule_delete(schedule=self._schedule(schedule_id))
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -8,5 +8,6 @@ from reminders.models import Schedule
 
 
 def schedules_of(patient: Patient) -> QuerySet[Schedule]:
-    """A patient's schedules, oldest first (a stable order for cursor pagination)."""
-    return Schedule.objects.filter(patient=patient).order_by("created_at", "id")
+    """A patient's schedules, oldest first (a stable order for cursor pagination). Deleted ones
+    are kept only for their prompts' history and are not the patient's schedules any more."""
+    return Schedule.objects.filter(patient=patient, deleted_at__isnull=True).order_by("created_at", "id")

@@ -11,6 +11,10 @@ Re-planning replaces only what planning owns: future prompts nobody has started 
 (`_replaceable`). Anything sent, answered, expired, failed, leased or skipped for another reason
 than quiet hours stays as it is — it is history, or a sender holds it.
 
+Planning reads enabled schedules only. A deleted schedule is kept (its past prompts are history)
+but disabled, and the `schedule_deleted_is_disabled` constraint holds it so: no planner needs to
+know about deletion.
+
 Every planner locks the patient row first. Settings changes (accounts.services.patient_update)
 update that row in their transaction, so a planner never writes prompts from a time zone or
 quiet hours that a concurrent change is replacing.
@@ -254,10 +258,12 @@ def prompts_plan(*, patient: Patient, now: datetime, days: int | None = None) ->
 
 
 def _recent_ketamine_sessions(patient: Patient, *, now: datetime):
-    """Ketamine sessions whose sampling days may still lie ahead (a day's margin for zones)."""
+    """Live ketamine sessions whose sampling days may still lie ahead (a day's margin for zones)."""
     today = now.astimezone(patient.zone).date()
     since = today - timedelta(days=patient.clinic.sampling_days + 1)
-    return TherapySession.objects.filter(patient=patient, kind=SessionKind.KETAMINE, local_date__gte=since)
+    return TherapySession.objects.filter(
+        patient=patient, kind=SessionKind.KETAMINE, local_date__gte=since, deleted_at__isnull=True
+    )
 
 
 @transaction.atomic
@@ -289,7 +295,7 @@ def session_prompts_sync(*, session: TherapySession, deleted: bool, now: datetim
     now = now or timezone.now()
     patient = _patient_locked(session.patient_id)
     Prompt.objects.filter(_replaceable(now), session_id=session.pk).delete()
-    if deleted or session.kind != SessionKind.KETAMINE or not _gets_prompts(patient):
+    if deleted or session.deleted_at is not None or session.kind != SessionKind.KETAMINE or not _gets_prompts(patient):
         return
     _insert(_session_prompts(patient, session, now=now))
 
@@ -448,11 +454,20 @@ def schedule_create(*, patient: Patient, created_by: User | None, data: dict[str
     return schedule
 
 
+def _schedule_live_locked(schedule_id) -> Schedule:
+    """The schedule row, locked, unless it is deleted: a PATCH or DELETE that read it before a
+    concurrent DELETE committed finds it gone (404) rather than re-enabling or deleting it again."""
+    schedule = Schedule.objects.select_for_update().filter(pk=schedule_id, deleted_at__isnull=True).first()
+    if schedule is None:
+        raise exceptions.NotFound()
+    return schedule
+
+
 @transaction.atomic
 def schedule_update(*, schedule: Schedule, data: dict[str, Any]) -> Schedule:
     """Applies the fields present in `data` (a PATCH) and moves the schedule's future prompts."""
     patient = _patient_locked(schedule.patient_id)
-    locked = Schedule.objects.select_for_update().get(pk=schedule.pk)
+    locked = _schedule_live_locked(schedule.pk)
     _schedule_apply(locked, data)
     _schedule_check(locked)
     locked.save()
@@ -462,6 +477,14 @@ def schedule_update(*, schedule: Schedule, data: dict[str, Any]) -> Schedule:
 
 @transaction.atomic
 def schedule_delete(*, schedule: Schedule) -> None:
-    """Deletes the schedule. Its prompts go with it (Prompt.schedule cascades), sent ones too."""
-    _patient_locked(schedule.patient_id)
-    schedule.delete()
+    """Deletes the schedule for the patient and the care team, keeping the row: disabled and
+    marked `deleted_at`, it is never listed or planned again. Its future prompts go, as when it
+    is disabled; the past ones (sent, answered, expired) stay, since they are the compliance
+    history a clinician reads."""
+    now = timezone.now()
+    patient = _patient_locked(schedule.patient_id)
+    locked = _schedule_live_locked(schedule.pk)
+    locked.enabled = False
+    locked.deleted_at = now
+    locked.save(update_fields=["enabled", "deleted_at", "updated_at"])
+    _schedule_replan(locked, patient, now=now)

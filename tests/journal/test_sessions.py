@@ -104,8 +104,16 @@ def test_moving_a_session_moves_its_journal_day(cast, clients):
 def test_care_team_deletes_a_session(cast, clients):
     session = _session(cast.patient, cast.clinician)
     assert clients.clinician.delete(_url(cast.patient, session)).status_code == 204
-    assert not TherapySession.objects.exists()
     assert clients.clinician.get(_url(cast.patient, session)).status_code == 404
+    assert clients.clinician.get(_url(cast.patient)).json()["results"] == []
+    assert clients.patient.get("/api/v1/sessions/").json()["results"] == []
+    # Kept for its prompts' history (tests/reminders/test_deletion_keeps_history.py), read by nobody.
+    assert TherapySession.objects.get(pk=session.pk).deleted_at is not None
+    for response in (
+        clients.clinician.patch(_url(cast.patient, session), {"duration_minutes": 60}, format="json"),
+        clients.clinician.delete(_url(cast.patient, session)),
+    ):
+        assert response.status_code == 404, response.content
 
 
 def test_server_owned_fields_in_the_body_are_ignored(cast, clients):

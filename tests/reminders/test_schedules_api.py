@@ -76,7 +76,10 @@ def test_patient_reads_changes_and_deletes_their_schedule(cast, clients):
 
     assert clients.patient.delete(url).status_code == 204
     assert clients.patient.get(url).status_code == 404
-    assert not Schedule.objects.filter(pk=created["id"]).exists()
+    assert clients.patient.get(OWN).json()["results"] == []
+    # Kept for its prompts' history, disabled for good (tests/reminders/test_deletion_keeps_history.py).
+    stored = Schedule.objects.get(pk=created["id"])
+    assert (stored.enabled, stored.deleted_at is not None) == (False, True)
 
 
 def test_a_weekly_phq9_and_a_custom_reminder(cast, clients):
@@ -217,7 +220,9 @@ def test_care_team_keeps_the_patients_schedules(cast, clients):
     # The patient sees what the care team set up.
     assert clients.patient.get(f"{OWN}{created['id']}/").json()["enabled"] is False
     assert clients.clinician.delete(url).status_code == 204
-    assert not Schedule.objects.exists()
+    assert clients.clinician.get(url).status_code == 404
+    assert clients.clinician.get(_care_url(cast.patient)).json()["results"] == []
+    assert Schedule.objects.get(pk=created["id"]).deleted_at is not None
 
 
 def test_a_schedule_of_another_patient_is_404_under_this_patient(cast, clients):
