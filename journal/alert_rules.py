@@ -158,7 +158,7 @@ def _today(written: Written) -> date:
     return written.patient.journal_day(_now(written))[0]
 
 
-def _rollups(written: Written) -> dict[date, DailyRollup]:
+def _rollups(written: Written) -> dict[date, tuple]:
     """The patient's rollups around every day the write touched and over the 14 days that end
     today: one query per write, shared by the day-based rules."""
     if "rollups" not in written._cache:
@@ -172,7 +172,9 @@ def _rollups(written: Written) -> dict[date, DailyRollup]:
             first = min(min(days) - timedelta(days=reach), today - timedelta(days=2 * RISING_WINDOW_DAYS - 1))
             last = max(max(days) + timedelta(days=reach), today)
             rows = DailyRollup.objects.filter(patient_id=written.patient.pk, local_date__range=(first, last))
-            written._cache["rollups"] = {row.local_date: row for row in rows}
+            # Named tuples with the model's field names: no model instances on every write's path.
+            columns = [f.attname for f in DailyRollup._meta.concrete_fields if f.attname not in ("id", "patient_id")]
+            written._cache["rollups"] = {row.local_date: row for row in rows.values_list(*columns, named=True)}
     return written._cache["rollups"]
 
 

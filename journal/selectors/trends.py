@@ -9,13 +9,16 @@ Means are entry-weighted: a window's craving mean is sum(craving) / count(cravin
 entries of its days, the same for every window (a day, 7 days, a session's pre and post).
 """
 
+import uuid
+from collections import namedtuple
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from django.db import connection
-from django.db.models import Avg, Count, Max, OuterRef, Subquery
+from django.db.models import Max, OuterRef, Subquery
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from accounts.models import Patient
 from backend.db import column_value
@@ -27,8 +30,8 @@ MAX_DAYS = 731
 ROLLING_DAYS = 7
 
 
-def _mean(total, count) -> float | None:
-    return round(float(total) / count, 2) if count else None
+def _mean(total: int, count: int) -> float | None:
+    return round(total / count, 2) if count else None
 
 
 @dataclass
@@ -84,25 +87,58 @@ _DAY_COLUMNS = (
 )  # fmt: skip
 
 
+_Day = namedtuple("_Day", _DAY_COLUMNS)
+
+
+# The reads below are plain SQL over one patient's index range: a trend runs several of them, and
+# building each through the ORM cost more than PostgreSQL took to answer it.
+def _fetch(sql: str, patient: Patient, first: date, last: date) -> list[tuple]:
+    params = [column_value(Entry, "patient", patient.pk), *map(connection.ops.adapt_datefield_value, (first, last))]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _as_date(value) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(value)  # SQLite answers text
+
+
+def _as_utc_text(value) -> str:
+    """A timestamp column as the API writes it (ISO 8601, `Z`); SQLite answers naive UTC text."""
+    moment = value if isinstance(value, datetime) else parse_datetime(value)
+    text = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
+    return text[:-6] + "Z"
+
+
+def _as_uuid_text(value) -> str:
+    return str(value if isinstance(value, uuid.UUID) else uuid.UUID(value))
+
+
 def _rollups(patient: Patient, first: date, last: date) -> dict[date, tuple]:
-    """Rollup rows by day, as named tuples with the model's field names (two years of them are
-    730 rows: model instances would cost more than the query)."""
-    rows = DailyRollup.objects.filter(patient=patient, local_date__gte=first, local_date__lte=last)
-    return {row.local_date: row for row in rows.values_list(*_DAY_COLUMNS, named=True)}
+    """Rollup rows by day, as named tuples with the model's field names."""
+    rows = _fetch(
+        f"SELECT {', '.join(_DAY_COLUMNS)} FROM {DailyRollup._meta.db_table} "  # noqa: S608 - names from the model
+        "WHERE patient_id = %s AND local_date >= %s AND local_date <= %s",
+        patient, first, last,
+    )  # fmt: skip
+    return {day.local_date: day for day in (_Day(_as_date(row[0]), *row[1:]) for row in rows)}
 
 
 def _day_row(day: date, rollup) -> dict:
     if rollup is None:
-        return {"date": day, "entries": 0, "craving_mean": None, "craving_max": None, "mood_mean": None,
+        return {"date": day.isoformat(), "entries": 0, "craving_mean": None, "craving_max": None, "mood_mean": None,
                 "anxiety_mean": None, "sleep_hours": None, "used": False, "check_in": False}  # fmt: skip
+    # Inline, not _mean(): this runs for every day of up to two years, four means each.
+    craving_count, mood_count = rollup.craving_count, rollup.mood_count
+    anxiety_count, sleep_count = rollup.anxiety_count, rollup.sleep_count
     return {
-        "date": day,
+        "date": day.isoformat(),  # a string already: the JSON encoder's fallback for dates is slow
         "entries": rollup.entries,
-        "craving_mean": _mean(rollup.craving_sum, rollup.craving_count),
+        "craving_mean": round(rollup.craving_sum / craving_count, 2) if craving_count else None,
         "craving_max": rollup.craving_max,
-        "mood_mean": _mean(rollup.mood_sum, rollup.mood_count),
-        "anxiety_mean": _mean(rollup.anxiety_sum, rollup.anxiety_count),
-        "sleep_hours": _mean(rollup.sleep_sum, rollup.sleep_count),
+        "mood_mean": round(rollup.mood_sum / mood_count, 2) if mood_count else None,
+        "anxiety_mean": round(rollup.anxiety_sum / anxiety_count, 2) if anxiety_count else None,
+        "sleep_hours": round(float(rollup.sleep_sum) / sleep_count, 2) if sleep_count else None,
         "used": rollup.uses > 0,
         "check_in": rollup.check_ins > 0,
     }
@@ -114,7 +150,7 @@ def _rolling(window: list[date], rollups: dict) -> list[dict]:
     rolling = []
     for day in window:
         sums.add(rollups.get(day))
-        rolling.append({"date": day, "craving_mean": sums.craving_mean, "mood_mean": sums.mood_mean})
+        rolling.append({"date": day.isoformat(), "craving_mean": sums.craving_mean, "mood_mean": sums.mood_mean})
         sums.add(rollups.get(day - timedelta(days=ROLLING_DAYS - 1)), sign=-1)
     return rolling
 
@@ -200,10 +236,7 @@ def _triggers(patient: Patient, first: date, last: date) -> list[dict]:
         "WHERE e.patient_id = %s AND e.local_date >= %s AND e.local_date <= %s AND e.deleted_at IS NULL "
         f"GROUP BY {word} ORDER BY COUNT(*) DESC, {word}"
     )
-    with connection.cursor() as cursor:
-        days = [connection.ops.adapt_datefield_value(first), connection.ops.adapt_datefield_value(last)]
-        cursor.execute(sql, [column_value(Entry, "patient", patient.pk), *days])
-        rows = cursor.fetchall()
+    rows = _fetch(sql, patient, first, last)
     return [
         {"trigger": trigger, "count": count, "craving_mean": round(float(mean), 2) if mean is not None else None}
         for trigger, count, mean in rows
@@ -215,19 +248,14 @@ def _live_entries(patient: Patient, first: date, last: date):
 
 
 def _hours(patient: Patient, first: date, last: date) -> list[dict]:
-    rows = (
-        _live_entries(patient, first, last)
-        .order_by()
-        .values("local_hour")
-        .annotate(entries=Count("id"), craving_mean=Avg("craving"))
-    )
-    by_hour = {row["local_hour"]: row for row in rows}
+    rows = _fetch(
+        f"SELECT local_hour, COUNT(*), AVG(craving) FROM {Entry._meta.db_table} "  # noqa: S608 - from the model
+        "WHERE patient_id = %s AND local_date >= %s AND local_date <= %s AND deleted_at IS NULL GROUP BY local_hour",
+        patient, first, last,
+    )  # fmt: skip
+    by_hour = {hour: (count, mean) for hour, count, mean in rows}
     return [
-        {
-            "hour": hour,
-            "entries": by_hour[hour]["entries"] if hour in by_hour else 0,
-            "craving_mean": _round(by_hour[hour]["craving_mean"]) if hour in by_hour else None,
-        }
+        {"hour": hour, "entries": by_hour.get(hour, (0,))[0], "craving_mean": _round(by_hour.get(hour, (0, None))[1])}
         for hour in range(24)
     ]
 
@@ -256,8 +284,16 @@ def _uses(patient: Patient, first: date, last: date) -> list[dict]:
 
 
 def _assessments(patient: Patient, first: date, last: date) -> list[dict]:
-    rows = Assessment.objects.filter(patient=patient, local_date__gte=first, local_date__lte=last)
-    return list(rows.order_by("completed_at").values("id", "instrument", "completed_at", "score", "severity"))
+    rows = _fetch(
+        f"SELECT id, instrument, completed_at, score, severity FROM {Assessment._meta.db_table} "  # noqa: S608
+        "WHERE patient_id = %s AND local_date >= %s AND local_date <= %s ORDER BY completed_at, id",
+        patient, first, last,
+    )  # fmt: skip
+    return [
+        {"id": _as_uuid_text(pk), "instrument": instrument, "completed_at": _as_utc_text(completed_at),
+         "score": score, "severity": severity}
+        for pk, instrument, completed_at, score, severity in rows
+    ]  # fmt: skip
 
 
 def _sessions(patient: Patient, first: date, last: date) -> list[dict]:

@@ -288,3 +288,26 @@ def test_clinicians_read_the_journal_with_notes_but_cannot_use_patient_routes(cl
     assert clients.outsider.get(f"/api/v1/patients/{cast.patient.id}/entries/").status_code == 404
     assert clients.clinician.get("/api/v1/entries/").status_code == 403
     assert clients.clinician.post("/api/v1/entries/", check_in(), format="json").status_code == 403
+
+
+def test_the_hand_written_entry_rendering_equals_the_declared_fields(clients, cast):
+    from rest_framework import serializers
+
+    from journal.models import Entry
+    from journal.serializers.entries import EntrySerializer
+
+    now = datetime.now(UTC) - timedelta(minutes=1)
+    payloads = [
+        {"kind": "check_in", "occurred_at": now.isoformat(), "craving": 0, "mood": 10, "anxiety": 3,
+         "sleep_hours": 7.25, "triggers": ["stress", "boredom"], "coping": ["exercise"], "note": "=1+2 a note"},
+        {"kind": "use", "occurred_at": (now - timedelta(hours=30)).isoformat(), "substance": "alcohol",
+         "amount": "two glasses"},
+        {"kind": "craving", "occurred_at": now.isoformat(), "craving": 9, "prompt_id": str(uuid.uuid4())},
+    ]  # fmt: skip
+    for payload in payloads:
+        assert clients.patient.post("/api/v1/entries/", payload, format="json").status_code == 201
+    entries = list(Entry.objects.filter(patient=cast.patient))
+    assert len(entries) == 3
+    for entry in entries:
+        generic = serializers.Serializer.to_representation(EntrySerializer(), entry)
+        assert EntrySerializer(entry).data == generic
