@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from django.db import connection
-from django.db.models import Max, OuterRef, Subquery
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -266,21 +265,24 @@ def _round(value) -> float | None:
 
 def _uses(patient: Patient, first: date, last: date) -> list[dict]:
     """Use entries in range with the highest craving reported in the 24 hours before each."""
-    before = Entry.objects.filter(
-        patient=patient,
-        deleted_at__isnull=True,
-        occurred_at__lt=OuterRef("occurred_at"),
-        occurred_at__gte=OuterRef("occurred_at") - timedelta(hours=24),
-    )
-    craving_before = Subquery(before.order_by().values("patient").annotate(top=Max("craving")).values("top")[:1])
-    rows = (
-        _live_entries(patient, first, last)
-        .filter(kind=EntryKind.USE)
-        .annotate(craving_before=craving_before)
-        .order_by("occurred_at")
-        .values("id", "occurred_at", "substance", "craving_before")
-    )
-    return list(rows)
+    if connection.vendor == "postgresql":
+        day_before = "e.occurred_at - INTERVAL '24 hours'"
+    else:  # SQLite (the embedded demo) keeps timestamps as UTC text
+        day_before = "strftime('%%Y-%%m-%%d %%H:%%M:%%f', e.occurred_at, '-24 hours')"
+    table = Entry._meta.db_table
+    rows = _fetch(
+        f"SELECT e.id, e.occurred_at, e.substance, (SELECT MAX(b.craving) FROM {table} b "  # noqa: S608 - names from the model
+        f"WHERE b.patient_id = e.patient_id AND b.deleted_at IS NULL AND b.occurred_at < e.occurred_at "
+        f"AND b.occurred_at >= {day_before}) FROM {table} e "
+        "WHERE e.patient_id = %s AND e.local_date >= %s AND e.local_date <= %s AND e.deleted_at IS NULL "
+        f"AND e.kind = '{EntryKind.USE}' ORDER BY e.occurred_at, e.id",
+        patient, first, last,
+    )  # fmt: skip
+    return [
+        {"id": _as_uuid_text(pk), "occurred_at": _as_utc_text(occurred_at), "substance": substance,
+         "craving_before": craving_before}
+        for pk, occurred_at, substance, craving_before in rows
+    ]  # fmt: skip
 
 
 def _assessments(patient: Patient, first: date, last: date) -> list[dict]:
