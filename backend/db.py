@@ -5,6 +5,8 @@ from django.db.models import Model
 from django.db.models.constants import OnConflict
 from django.db.models.sql import InsertQuery
 
+_insert_sql: dict[tuple[type[Model], str], str] = {}
+
 
 def insert_unless_exists(obj: Model) -> bool:
     """INSERT … ON CONFLICT DO NOTHING for one instance; True when this call inserted the row.
@@ -12,16 +14,23 @@ def insert_unless_exists(obj: Model) -> bool:
     One statement where "does it exist? then insert" takes two, for write paths that are idempotent
     by a client-made primary key. On PostgreSQL a concurrent uncommitted insert of the same key makes
     this wait for that transaction and then do nothing, so a race ends in a clean False, not an
-    IntegrityError. Built through Django's own InsertQuery, so fields' pre_save and database
-    preparation (encryption included) run exactly as in Model.save().
+    IntegrityError. The statement is Django's own (InsertQuery), compiled once per model and
+    database, since it is the same text for every row; the values go through each field's
+    pre_save and get_db_prep_save exactly as in Model.save(), encryption included.
     """
     model = type(obj)
     using = router.db_for_write(model, instance=obj)
-    query = InsertQuery(model, on_conflict=OnConflict.IGNORE)
-    query.insert_values(model._meta.local_concrete_fields, [obj])
-    with connections[using].cursor() as cursor:
-        for sql, params in query.get_compiler(using=using).as_sql():
-            cursor.execute(sql, params)
+    connection = connections[using]
+    fields = model._meta.local_concrete_fields
+    sql = _insert_sql.get((model, using))
+    if sql is None:
+        query = InsertQuery(model, on_conflict=OnConflict.IGNORE)
+        query.insert_values(fields, [obj])
+        [(sql, _)] = query.get_compiler(using=using).as_sql()
+        _insert_sql[(model, using)] = sql
+    params = [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
         inserted = cursor.rowcount == 1
     if inserted:
         obj._state.adding = False

@@ -28,7 +28,8 @@ from decimal import Decimal
 from django.utils import timezone
 
 from accounts.models import Patient
-from journal.models import AlertRule, Assessment, DailyRollup, EntryKind, EntryRevision, Instrument
+from journal.models import AlertRule, Assessment, EntryKind, EntryRevision, Instrument
+from journal.selectors.trends import daily_rollups
 
 RISING_WINDOW_DAYS = 7
 
@@ -171,10 +172,8 @@ def _rollups(written: Written) -> dict[date, tuple]:
             today = _today(written)
             first = min(min(days) - timedelta(days=reach), today - timedelta(days=2 * RISING_WINDOW_DAYS - 1))
             last = max(max(days) + timedelta(days=reach), today)
-            rows = DailyRollup.objects.filter(patient_id=written.patient.pk, local_date__range=(first, last))
-            # Named tuples with the model's field names: no model instances on every write's path.
-            columns = [f.attname for f in DailyRollup._meta.concrete_fields if f.attname not in ("id", "patient_id")]
-            written._cache["rollups"] = {row.local_date: row for row in rows.values_list(*columns, named=True)}
+            # The trends' reader: plain SQL and named tuples, on every entry write's path.
+            written._cache["rollups"] = daily_rollups(written.patient, first, last)
     return written._cache["rollups"]
 
 

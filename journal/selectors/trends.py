@@ -113,8 +113,8 @@ def _as_uuid_text(value) -> str:
     return str(value if isinstance(value, uuid.UUID) else uuid.UUID(value))
 
 
-def _rollups(patient: Patient, first: date, last: date) -> dict[date, tuple]:
-    """Rollup rows by day, as named tuples with the model's field names."""
+def daily_rollups(patient: Patient, first: date, last: date) -> dict[date, tuple]:
+    """A patient's rollup rows by day, as named tuples with the model's field names."""
     rows = _fetch(
         f"SELECT {', '.join(_DAY_COLUMNS)} FROM {DailyRollup._meta.db_table} "  # noqa: S608 - names from the model
         "WHERE patient_id = %s AND local_date >= %s AND local_date <= %s",
@@ -312,7 +312,7 @@ def trends_of(patient: Patient, *, first: date, last: date, now: datetime | None
     # ends near today) what the streak and the last use need.
     known_from = min(previous_first, first - timedelta(days=ROLLING_DAYS - 1))
     known_to = today if last <= today <= last + timedelta(days=MAX_DAYS) else last
-    rollups = _rollups(patient, known_from, known_to)
+    rollups = daily_rollups(patient, known_from, known_to)
     known = (known_from, known_to)
 
     window = _dates(first, last)
@@ -357,7 +357,7 @@ def session_trends_of(patient: Patient, *, before: int, after: int, kind: str | 
         sessions = sessions.filter(kind=kind)
     sessions = list(sessions.values("id", "kind", "starts_at", "local_date"))
     rollups = (
-        _rollups(
+        daily_rollups(
             patient,
             min(s["local_date"] for s in sessions) - timedelta(days=before),
             max(s["local_date"] for s in sessions) + timedelta(days=after),
