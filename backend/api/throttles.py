@@ -6,6 +6,7 @@ and, for a few seconds, stops asking, so a dead Redis costs one short timeout, n
 
 import logging
 import time
+import weakref
 
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
@@ -30,6 +31,18 @@ class FailOpenMixin:
             return True
 
 
+# Django's RedisCache builds a new redis.Redis object (and its table of ~170 response callbacks) on
+# every call; one per cache client, over the same connection pool, is enough and thread-safe.
+_redis_clients: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _redis_client(cache: RedisCache):
+    client = _redis_clients.get(cache._cache)
+    if client is None:
+        client = _redis_clients[cache._cache] = cache._cache.get_client(write=True)
+    return client
+
+
 def _window_count(key: str, window_seconds: int) -> int:
     """Adds one to a counter that lives for one window and returns the new count."""
     cache = caches["default"]
@@ -37,7 +50,7 @@ def _window_count(key: str, window_seconds: int) -> int:
         # One round trip: INCR creates the key at 1, EXPIRE bounds it to the window. (Django's own
         # cache.incr asks EXISTS first, and add()+incr() would be three.)
         full_key = cache.make_and_validate_key(key)
-        pipe = cache._cache.get_client(full_key, write=True).pipeline(transaction=False)
+        pipe = _redis_client(cache).pipeline(transaction=False)
         pipe.incr(full_key)
         pipe.expire(full_key, window_seconds)
         return pipe.execute()[0]
