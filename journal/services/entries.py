@@ -17,11 +17,11 @@ from rest_framework.exceptions import NotFound
 from accounts.models import Patient
 from backend import hooks
 from backend.api.exceptions import Conflict, PreconditionFailed
-from backend.db import column_value, insert_unless_exists
+from backend.db import column_value
 from journal.models import Entry, EntryRevision, JournalSequence
 from journal.risk import Written, evaluate_writes
 from journal.serializers.entries import as_validation_error, content_errors
-from journal.services.rollups import rollups_refresh
+from journal.services.rollups import entry_insert_counted, rollups_refresh
 
 CLIENT_FIELDS = (
     "kind", "occurred_at", "craving", "mood", "anxiety", "sleep_hours", "substance", "amount", "triggers",
@@ -138,8 +138,7 @@ def _entry_create(*, patient: Patient, data: dict) -> tuple[Entry, bool, dict | 
     # prompt hook changed before a taken id is found is either undone by the 409's rollback or, for a
     # same-content retry, a no-op (its prompt is already completed).
     entry = _new_entry(patient=patient, content=data, entry_id=data.get("id"), seq=seq, now=now)
-    if insert_unless_exists(entry):
-        rollups_refresh(patient_id=patient.pk, days=[entry.local_date])
+    if entry_insert_counted(entry):
         return entry, True, evaluate_writes(Written(patient=patient, entries=[entry]))
     existing = Entry.objects.filter(pk=entry.pk).first()
     if existing is None or existing.patient_id != patient.pk or existing.is_deleted:

@@ -96,3 +96,16 @@ def test_a_day_whose_last_entry_is_deleted_has_no_rollup(clients):
     assert DailyRollup.objects.count() == 1
     assert clients.patient.delete(f"/api/v1/entries/{response.json()['id']}/").status_code == 204
     assert DailyRollup.objects.count() == 0
+
+
+def test_a_retried_create_is_counted_once(clients):
+    body = {"id": str(uuid.uuid4()), "kind": "check_in", "occurred_at": timezone.now().isoformat(), "craving": 4,
+            "mood": 6, "sleep_hours": 7.5}  # fmt: skip
+    assert clients.patient.post("/api/v1/entries/", body, format="json").status_code == 201
+    assert clients.patient.post("/api/v1/entries/", body, format="json").status_code == 200
+    [rollup] = DailyRollup.objects.all()
+    assert (rollup.entries, rollup.check_ins, rollup.craving_sum, rollup.mood_count) == (1, 1, 4, 1)
+    assert float(rollup.sleep_sum) == 7.5
+    incremental = snapshot()
+    rollups_rebuild()
+    assert snapshot() == incremental
