@@ -17,11 +17,11 @@ from rest_framework.exceptions import NotFound
 from accounts.models import Patient
 from backend import hooks
 from backend.api.exceptions import Conflict, PreconditionFailed
-from backend.db import column_value
+from backend.db import column_value, insert_unless_exists, mark_saved
 from journal.models import Entry, EntryRevision, JournalSequence
 from journal.risk import Written, evaluate_writes
 from journal.serializers.entries import as_validation_error, content_errors
-from journal.services.rollups import entry_insert_counted, rollups_refresh
+from journal.services.rollups import ROLLUP_ADD_NEW_ENTRY, rollups_refresh
 
 CLIENT_FIELDS = (
     "kind", "occurred_at", "craving", "mood", "anxiety", "sleep_hours", "substance", "amount", "triggers",
@@ -41,6 +41,43 @@ def sequence_allocate(patient_id, count: int) -> int:
             [column_value(JournalSequence, "patient", patient_id), count, count],
         )
         return cursor.fetchone()[0]
+
+
+def _entry_insert_counted(entry: Entry) -> bool:
+    """Numbers a new entry in its patient's journal sequence, inserts it unless its id exists and
+    counts it in its day's rollup; True when inserted. Sets `entry.change_seq`.
+
+    On PostgreSQL one statement does all three (data-modifying CTEs: the sequence bump takes the
+    patient's journal lock and hands its number to the insert, whose returned row feeds the rollup
+    upsert, so an id that already existed adds nothing); elsewhere, three.
+    """
+    if connection.vendor != "postgresql":
+        entry.change_seq = sequence_allocate(entry.patient_id, 1)
+        if not insert_unless_exists(entry):
+            return False
+        rollups_refresh(patient_id=entry.patient_id, days=[entry.local_date])
+        return True
+    fields = [field for field in Entry._meta.local_concrete_fields if field.attname != "change_seq"]
+    entry.change_seq = 0  # a placeholder for pre_save; the number comes from `seq`
+    params = [field.get_db_prep_save(field.pre_save(entry, True), connection) for field in fields]
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    values = ", ".join(["%s"] * len(fields))
+    sequence = JournalSequence._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH seq AS (INSERT INTO {sequence} (patient_id, last_seq) VALUES (%s, 1) "  # noqa: S608 - model names
+            f"ON CONFLICT (patient_id) DO UPDATE SET last_seq = {sequence}.last_seq + 1 RETURNING last_seq), "
+            f"new AS (INSERT INTO {Entry._meta.db_table} ({columns}, change_seq) SELECT {values}, last_seq FROM seq "
+            "ON CONFLICT DO NOTHING RETURNING patient_id, local_date, kind, craving, mood, anxiety, sleep_hours, "
+            f"change_seq), counted AS ({ROLLUP_ADD_NEW_ENTRY} RETURNING 1) SELECT change_seq FROM new",
+            [column_value(JournalSequence, "patient", entry.patient_id), *params],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    entry.change_seq = row[0]
+    mark_saved(entry)
+    return True
 
 
 def canonical(content: dict) -> dict:
@@ -133,12 +170,11 @@ def entry_create(*, patient: Patient, data: dict) -> tuple[Entry, bool, dict | N
 @transaction.atomic
 def _entry_create(*, patient: Patient, data: dict) -> tuple[Entry, bool, dict | None]:
     now = timezone.now()
-    seq = sequence_allocate(patient.pk, 1)
     # Insert first and look only when the id was taken: a new entry is the common case. Anything the
     # prompt hook changed before a taken id is found is either undone by the 409's rollback or, for a
     # same-content retry, a no-op (its prompt is already completed).
-    entry = _new_entry(patient=patient, content=data, entry_id=data.get("id"), seq=seq, now=now)
-    if entry_insert_counted(entry):
+    entry = _new_entry(patient=patient, content=data, entry_id=data.get("id"), seq=0, now=now)
+    if _entry_insert_counted(entry):
         return entry, True, evaluate_writes(Written(patient=patient, entries=[entry]))
     existing = Entry.objects.filter(pk=entry.pk).first()
     if existing is None or existing.patient_id != patient.pk or existing.is_deleted:

@@ -4,8 +4,9 @@ Edits, deletes and syncs call `rollups_refresh` with the journal days they touch
 recomputed from the patient's live entries (an indexed read of a few rows), so moves between days
 and deletions need no delta arithmetic that could drift. A single new entry, the hottest write,
 only adds to its day: on PostgreSQL the entry insert and the rollup upsert are one statement
-(`entry_insert_counted`). The same aggregate SQL rebuilds everything (`rollups_rebuild`, the
-`rebuild_rollups` command), and a test proves incremental == rebuilt after random writes.
+(journal.services.entries, with ROLLUP_ADD_NEW_ENTRY). The same aggregate SQL rebuilds everything
+(`rollups_rebuild`, the `rebuild_rollups` command), and a test proves incremental == rebuilt after
+random writes.
 """
 
 from collections.abc import Iterable
@@ -13,7 +14,7 @@ from datetime import date
 
 from django.db import connection, transaction
 
-from backend.db import column_value, insert_statement, insert_unless_exists, mark_saved
+from backend.db import column_value
 from journal.models import DailyRollup, Entry
 
 _COLUMNS = (
@@ -33,8 +34,9 @@ _ROLLUP = DailyRollup._meta.db_table
 _ENTRY = Entry._meta.db_table
 
 
-# Adds one new entry's values to its day: the rows of the INSERT … RETURNING named `new`.
-_ADD_NEW_ENTRY = (
+# Adds one new entry's values to its day, reading the row an `INSERT … RETURNING` named `new` gave
+# back (journal.services.entries puts both in one statement). Creates only add, so this is exact.
+ROLLUP_ADD_NEW_ENTRY = (
     f"INSERT INTO {_ROLLUP} ({_COLUMNS}) "  # noqa: S608 - names from the models
     "SELECT patient_id, local_date, 1, CASE WHEN kind = 'check_in' THEN 1 ELSE 0 END, "
     "CASE WHEN kind = 'use' THEN 1 ELSE 0 END, COALESCE(craving, 0), "
@@ -52,27 +54,6 @@ _ADD_NEW_ENTRY = (
     f"anxiety_count = {_ROLLUP}.anxiety_count + EXCLUDED.anxiety_count, "
     f"sleep_sum = {_ROLLUP}.sleep_sum + EXCLUDED.sleep_sum, sleep_count = {_ROLLUP}.sleep_count + EXCLUDED.sleep_count"
 )
-
-
-def entry_insert_counted(entry: Entry) -> bool:
-    """Inserts a new entry unless its id exists and counts it in its day's rollup; True when inserted.
-
-    On PostgreSQL one statement does both (a data-modifying CTE: the rollup upsert reads the rows
-    the insert returned, so an id that already existed adds nothing); elsewhere, two.
-    """
-    if connection.vendor != "postgresql":
-        if not insert_unless_exists(entry):
-            return False
-        rollups_refresh(patient_id=entry.patient_id, days=[entry.local_date])
-        return True
-    insert_sql, params = insert_statement(entry)
-    returning = " RETURNING patient_id, local_date, kind, craving, mood, anxiety, sleep_hours"
-    with connection.cursor() as cursor:
-        cursor.execute(f"WITH new AS ({insert_sql}{returning}) {_ADD_NEW_ENTRY}", params)
-        inserted = cursor.rowcount == 1
-    if inserted:
-        mark_saved(entry)
-    return inserted
 
 
 def _patient_param(patient_id):
