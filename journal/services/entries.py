@@ -208,8 +208,16 @@ def entry_update(*, patient: Patient, entry_id, changes: dict, if_match: int | N
             return entry, None
         _raise_if_invalid(merged, patient, now)
         _revision_of(entry, now).save()
-        old_day = entry.local_date
+        old_day, old_prompt, was_late = entry.local_date, entry.prompt_id, entry.late
         _apply(entry, merged, patient=patient, now=now)
+        if entry.prompt_id and entry.prompt_id != old_prompt:
+            # An edit that names the prompt it answers completes it, as a create does.
+            answered_late = hooks.prompt_answered.call(
+                patient=patient, prompt_id=entry.prompt_id, answered_at=entry.occurred_at
+            )
+            entry.late = entry.late or any(answered_late)
+        elif entry.prompt_id:
+            entry.late = entry.late or was_late  # an answer found late stays late through edits
         _bump(entry, seq=seq, now=now)
         entry.save()
         rollups_refresh(patient_id=patient.pk, days=[old_day, entry.local_date], days_may_empty=True)

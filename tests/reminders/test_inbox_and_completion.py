@@ -351,3 +351,26 @@ def test_the_sweep_expires_sent_prompts_nobody_answered_in_time(cast):
         answered.id: "completed",
         never_sent.id: "scheduled",
     }
+
+
+def test_an_edit_that_names_the_prompt_it_answers_completes_it(cast, clients):
+    prompt = _prompt(cast.patient, status="sent", ago=timedelta(minutes=50))
+    answered_at = prompt.sent_at + timedelta(minutes=10)
+    created = clients.patient.post(
+        "/api/v1/entries/", {"kind": "craving", "occurred_at": _iso(answered_at), "craving": 3}, format="json"
+    )
+    assert created.status_code == 201
+    edited = clients.patient.patch(
+        f"/api/v1/entries/{created.json()['id']}/", {"prompt_id": str(prompt.id)}, format="json"
+    )
+    assert edited.status_code == 200, edited.content
+    prompt.refresh_from_db()
+    assert (prompt.status, prompt.completed_at) == ("completed", answered_at)
+
+
+def test_an_answer_found_late_stays_late_through_an_edit(cast, clients):
+    prompt = _prompt(cast.patient, status="expired", ago=timedelta(hours=5))
+    response = _answer(clients.patient, prompt.id, _now() - timedelta(minutes=5))
+    assert response.json()["late"] is True
+    edited = clients.patient.patch(f"/api/v1/entries/{response.json()['id']}/", {"note": "later"}, format="json")
+    assert edited.json()["late"] is True
