@@ -11,7 +11,6 @@ the number of entries and it takes the same queries for 5 patients or 2,000:
 """
 
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django.db.models import Count, OuterRef, Subquery
@@ -21,6 +20,7 @@ from accounts.models import Patient, User
 from accounts.selectors import patients_visible_to
 from journal.models import AlertSeverity, DailyRollup, Entry, TherapySession
 from journal.selectors.alerts import open_alert_counts
+from journal.selectors.rollups import ROLLUP_DAY_COLUMNS, RollupDay, RollupSums, mean
 from reminders.models import Prompt
 from reminders.selectors.compliance import FUNNEL
 
@@ -30,35 +30,6 @@ SPARKLINE_DAYS = 14
 ORDERINGS = ("attention", "name", "-name", "last_entry", "-last_entry")
 _NO_ALERTS = {"urgent": 0, "high": 0, "medium": 0, "low": 0}
 _SEVERITY_RANK = {AlertSeverity.URGENT: 4, AlertSeverity.HIGH: 3, AlertSeverity.MEDIUM: 2, AlertSeverity.LOW: 1}
-
-
-@dataclass
-class _Window:
-    entries: int = 0
-    check_in_days: int = 0
-    use_days: int = 0
-    craving_sum: int = 0
-    craving_count: int = 0
-    mood_sum: int = 0
-    mood_count: int = 0
-
-    def add(self, day: tuple) -> None:
-        entries, check_ins, uses, craving_sum, craving_count, mood_sum, mood_count = day
-        self.entries += entries
-        self.check_in_days += check_ins > 0
-        self.use_days += uses > 0
-        self.craving_sum += craving_sum
-        self.craving_count += craving_count
-        self.mood_sum += mood_sum
-        self.mood_count += mood_count
-
-    @property
-    def craving_mean(self) -> float | None:
-        return round(self.craving_sum / self.craving_count, 2) if self.craving_count else None
-
-    @property
-    def mood_mean(self) -> float | None:
-        return round(self.mood_sum / self.mood_count, 2) if self.mood_count else None
 
 
 def _visible(user: User, query: str):
@@ -78,16 +49,12 @@ def _patients(user: User, query: str) -> list[Patient]:
     return list(patients.order_by("display_name", "id")[:TRIAGE_LIMIT])
 
 
-# The rollup columns a window adds up, in _Window.add's order. Tuples, not model instances: a
-# thousand patients' 14 days are ~15,000 rows, and building models was most of the list's time.
-_WINDOW_COLUMNS = ("entries", "check_ins", "uses", "craving_sum", "craving_count", "mood_sum", "mood_count")
-
-
 def _rollups_by_patient(visible, earliest: date) -> dict:
     rows = DailyRollup.objects.filter(patient__in=visible.values("pk"), local_date__gte=earliest)
     by_patient = defaultdict(dict)
-    for patient_id, local_date, *figures in rows.values_list("patient_id", "local_date", *_WINDOW_COLUMNS):
-        by_patient[patient_id][local_date] = figures
+    for patient_id, *columns in rows.values_list("patient_id", *ROLLUP_DAY_COLUMNS):
+        day = RollupDay(*columns)
+        by_patient[patient_id][day.local_date] = day
     return by_patient
 
 
@@ -106,7 +73,7 @@ def _prompt_days_by_patient(visible, earliest: date) -> dict:
 
 
 def _row(patient: Patient, today: date, rollups: dict, alerts: dict, prompt_days: dict) -> dict:
-    this_week, last_week = _Window(), _Window()
+    this_week, last_week = RollupSums(), RollupSums()
     for back in range(2 * WINDOW_DAYS):
         day = rollups.get(today - timedelta(days=back))
         if day is not None:
@@ -114,8 +81,7 @@ def _row(patient: Patient, today: date, rollups: dict, alerts: dict, prompt_days
     sparkline = []
     for back in range(SPARKLINE_DAYS - 1, -1, -1):
         day = rollups.get(today - timedelta(days=back))
-        craving_sum, craving_count = (day[3], day[4]) if day else (0, 0)
-        sparkline.append(round(craving_sum / craving_count, 2) if craving_count else None)
+        sparkline.append(mean(day.craving_sum, day.craving_count) if day else None)
     sent = completed = 0
     for back in range(WINDOW_DAYS):
         day_sent, day_completed = prompt_days.get(today - timedelta(days=back), (0, 0))

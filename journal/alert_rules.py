@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from accounts.models import Patient
 from journal.models import AlertRule, Assessment, EntryKind, EntryRevision, Instrument
-from journal.selectors.trends import daily_rollups
+from journal.selectors.rollups import daily_rollups
 
 RISING_WINDOW_DAYS = 7
 
@@ -172,7 +172,6 @@ def _rollups(written: Written) -> dict[date, tuple]:
             today = _today(written)
             first = min(min(days) - timedelta(days=reach), today - timedelta(days=2 * RISING_WINDOW_DAYS - 1))
             last = max(max(days) + timedelta(days=reach), today)
-            # The trends' reader: plain SQL and named tuples, on every entry write's path.
             written._cache["rollups"] = daily_rollups(written.patient, first, last)
     return written._cache["rollups"]
 

@@ -10,9 +10,7 @@ entries of its days, the same for every window (a day, 7 days, a session's pre a
 """
 
 import uuid
-from collections import namedtuple
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from django.db import connection
@@ -20,51 +18,13 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from accounts.models import Patient
-from backend.db import column_value
 from journal.models import Assessment, DailyRollup, Entry, EntryKind
+from journal.selectors.rollups import RollupSums, daily_rollups, fetch_patient_days
 from journal.selectors.sessions import sessions_of
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 731
 ROLLING_DAYS = 7
-
-
-def _mean(total: int, count: int) -> float | None:
-    return round(total / count, 2) if count else None
-
-
-@dataclass
-class _Sums:
-    """Sums and counts over some days: add days, read means."""
-
-    entries: int = 0
-    craving_sum: int = 0
-    craving_count: int = 0
-    mood_sum: int = 0
-    mood_count: int = 0
-
-    def add(self, day, sign: int = 1) -> None:
-        if day is not None:
-            self.entries += sign * day.entries
-            self.craving_sum += sign * day.craving_sum
-            self.craving_count += sign * day.craving_count
-            self.mood_sum += sign * day.mood_sum
-            self.mood_count += sign * day.mood_count
-
-    @classmethod
-    def over(cls, days: Iterable) -> "_Sums":
-        sums = cls()
-        for day in days:
-            sums.add(day)
-        return sums
-
-    @property
-    def craving_mean(self) -> float | None:
-        return _mean(self.craving_sum, self.craving_count)
-
-    @property
-    def mood_mean(self) -> float | None:
-        return _mean(self.mood_sum, self.mood_count)
 
 
 def _dates(first: date, last: date) -> list[date]:
@@ -80,28 +40,6 @@ def default_range(patient: Patient, now: datetime | None = None) -> tuple[date, 
     return today - timedelta(days=DEFAULT_DAYS - 1), today
 
 
-_DAY_COLUMNS = (
-    "local_date", "entries", "check_ins", "uses", "craving_sum", "craving_count", "craving_max", "mood_sum",
-    "mood_count", "anxiety_sum", "anxiety_count", "sleep_sum", "sleep_count",
-)  # fmt: skip
-
-
-_Day = namedtuple("_Day", _DAY_COLUMNS)
-
-
-# The reads below are plain SQL over one patient's index range: a trend runs several of them, and
-# building each through the ORM cost more than PostgreSQL took to answer it.
-def _fetch(sql: str, patient: Patient, first: date, last: date) -> list[tuple]:
-    params = [column_value(Entry, "patient", patient.pk), *map(connection.ops.adapt_datefield_value, (first, last))]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
-
-
-def _as_date(value) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(value)  # SQLite answers text
-
-
 def _as_utc_text(value) -> str:
     """A timestamp column as the API writes it (ISO 8601, `Z`); SQLite answers naive UTC text."""
     moment = value if isinstance(value, datetime) else parse_datetime(value)
@@ -113,21 +51,11 @@ def _as_uuid_text(value) -> str:
     return str(value if isinstance(value, uuid.UUID) else uuid.UUID(value))
 
 
-def daily_rollups(patient: Patient, first: date, last: date) -> dict[date, tuple]:
-    """A patient's rollup rows by day, as named tuples with the model's field names."""
-    rows = _fetch(
-        f"SELECT {', '.join(_DAY_COLUMNS)} FROM {DailyRollup._meta.db_table} "  # noqa: S608 - names from the model
-        "WHERE patient_id = %s AND local_date >= %s AND local_date <= %s",
-        patient, first, last,
-    )  # fmt: skip
-    return {day.local_date: day for day in (_Day(_as_date(row[0]), *row[1:]) for row in rows)}
-
-
 def _day_row(day: date, rollup) -> dict:
     if rollup is None:
         return {"date": day.isoformat(), "entries": 0, "craving_mean": None, "craving_max": None, "mood_mean": None,
                 "anxiety_mean": None, "sleep_hours": None, "used": False, "check_in": False}  # fmt: skip
-    # Inline, not _mean(): this runs for every day of up to two years, four means each.
+    # Inline, not mean(): this runs for every day of up to two years, four means each.
     craving_count, mood_count = rollup.craving_count, rollup.mood_count
     anxiety_count, sleep_count = rollup.anxiety_count, rollup.sleep_count
     return {
@@ -145,7 +73,7 @@ def _day_row(day: date, rollup) -> dict:
 
 def _rolling(window: list[date], rollups: dict) -> list[dict]:
     """7-day means ending on each day of the window: a sliding sum, one day in and one day out."""
-    sums = _Sums.over(rollups.get(window[0] - timedelta(days=back)) for back in range(1, ROLLING_DAYS))
+    sums = RollupSums.over(rollups.get(window[0] - timedelta(days=back)) for back in range(1, ROLLING_DAYS))
     rolling = []
     for day in window:
         sums.add(rollups.get(day))
@@ -235,7 +163,7 @@ def _triggers(patient: Patient, first: date, last: date) -> list[dict]:
         "WHERE e.patient_id = %s AND e.local_date >= %s AND e.local_date <= %s AND e.deleted_at IS NULL "
         f"GROUP BY {word} ORDER BY COUNT(*) DESC, {word}"
     )
-    rows = _fetch(sql, patient, first, last)
+    rows = fetch_patient_days(sql, patient, first, last)
     return [
         {"trigger": trigger, "count": count, "craving_mean": round(float(mean), 2) if mean is not None else None}
         for trigger, count, mean in rows
@@ -247,7 +175,7 @@ def _live_entries(patient: Patient, first: date, last: date):
 
 
 def _hours(patient: Patient, first: date, last: date) -> list[dict]:
-    rows = _fetch(
+    rows = fetch_patient_days(
         f"SELECT local_hour, COUNT(*), AVG(craving) FROM {Entry._meta.db_table} "  # noqa: S608 - from the model
         "WHERE patient_id = %s AND local_date >= %s AND local_date <= %s AND deleted_at IS NULL GROUP BY local_hour",
         patient, first, last,
@@ -270,7 +198,7 @@ def _uses(patient: Patient, first: date, last: date) -> list[dict]:
     else:  # SQLite (the embedded demo) keeps timestamps as UTC text
         day_before = "strftime('%%Y-%%m-%%d %%H:%%M:%%f', e.occurred_at, '-24 hours')"
     table = Entry._meta.db_table
-    rows = _fetch(
+    rows = fetch_patient_days(
         f"SELECT e.id, e.occurred_at, e.substance, (SELECT MAX(b.craving) FROM {table} b "  # noqa: S608 - names from the model
         f"WHERE b.patient_id = e.patient_id AND b.deleted_at IS NULL AND b.occurred_at < e.occurred_at "
         f"AND b.occurred_at >= {day_before}) FROM {table} e "
@@ -286,7 +214,7 @@ def _uses(patient: Patient, first: date, last: date) -> list[dict]:
 
 
 def _assessments(patient: Patient, first: date, last: date) -> list[dict]:
-    rows = _fetch(
+    rows = fetch_patient_days(
         f"SELECT id, instrument, completed_at, score, severity FROM {Assessment._meta.db_table} "  # noqa: S608
         "WHERE patient_id = %s AND local_date >= %s AND local_date <= %s ORDER BY completed_at, id",
         patient, first, last,
@@ -319,8 +247,8 @@ def trends_of(patient: Patient, *, first: date, last: date, now: datetime | None
     days = [_day_row(day, rollups.get(day)) for day in window]
     rolling = _rolling(window, rollups)
 
-    current = _Sums.over(rollups.get(day) for day in window)
-    previous = _Sums.over(rollups.get(day) for day in _dates(previous_first, first - timedelta(days=1)))
+    current = RollupSums.over(rollups.get(day) for day in window)
+    previous = RollupSums.over(rollups.get(day) for day in _dates(previous_first, first - timedelta(days=1)))
     last_use = _last_use_day(patient, today, rollups, known)
     summary = {
         "craving_mean": current.craving_mean,
@@ -369,11 +297,11 @@ def session_trends_of(patient: Patient, *, before: int, after: int, kind: str | 
     results = []
     for session in sessions:
         day0 = session["local_date"]
-        pre = _Sums.over(rollups.get(day0 + timedelta(days=n)) for n in range(-before, 0))
-        post = _Sums.over(rollups.get(day0 + timedelta(days=n)) for n in range(1, after + 1))
+        pre = RollupSums.over(rollups.get(day0 + timedelta(days=n)) for n in range(-before, 0))
+        post = RollupSums.over(rollups.get(day0 + timedelta(days=n)) for n in range(1, after + 1))
         series = []
         for offset in offsets:
-            day = _Sums.over([rollups.get(day0 + timedelta(days=offset))])
+            day = RollupSums.over([rollups.get(day0 + timedelta(days=offset))])
             series.append(
                 {"offset": offset, "craving_mean": day.craving_mean, "mood_mean": day.mood_mean, "entries": day.entries}
             )
@@ -395,7 +323,7 @@ def session_trends_of(patient: Patient, *, before: int, after: int, kind: str | 
     return {"before": before, "after": after, "kind": kind, "sessions": results, "average": _average(results, offsets)}
 
 
-def _window(sums: _Sums) -> dict:
+def _window(sums: RollupSums) -> dict:
     return {"craving_mean": sums.craving_mean, "mood_mean": sums.mood_mean, "entries": sums.entries}
 
 

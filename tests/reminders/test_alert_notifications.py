@@ -20,38 +20,16 @@ from reminders import tasks
 from reminders.models import AlertNotification, Device
 from reminders.services import alert_notifications as notifications
 from reminders.services.delivery import send_claim
-from reminders.transports import fcm as fcm_transport
 from tests.factories import ClinicianFactory, care_team_add, enrolled_patient
 from tests.reminders.test_delivery import assert_neutral
 from tests.support.celery_worker import celery_app_broker
-from tests.support.fcm_server import FcmLoopback, Reply
+from tests.support.fcm_server import Reply
 from tests.support.redis_server import spare_port
-from tests.support.smtp_server import SmtpLoopback
 
 pytestmark = pytest.mark.django_db
 
 PATIENT_NAME = "Quentin Marlowe"
 MINUTES_15 = timedelta(minutes=15)
-
-
-@pytest.fixture
-def fcm(tmp_path, settings):
-    server = FcmLoopback(tmp_path).start()
-    for name, value in server.settings().items():
-        setattr(settings, name, float(value) if name == "FCM_TIMEOUT_SECONDS" else value)
-    fcm_transport.credentials_forget()
-    yield server
-    server.stop()
-    fcm_transport.credentials_forget()
-
-
-@pytest.fixture
-def smtp(settings):
-    server = SmtpLoopback().start()
-    for name, value in server.django_settings().items():
-        setattr(settings, name, value)
-    yield server
-    server.stop()
 
 
 @pytest.fixture

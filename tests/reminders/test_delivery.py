@@ -21,13 +21,11 @@ from accounts.models import PatientStatus
 from reminders import tasks
 from reminders.models import WEEKDAYS, Device, Prompt, PromptStatus, Schedule
 from reminders.services import delivery
-from reminders.transports import fcm as fcm_transport
 from tests.conftest import client_for
 from tests.support import fcm_server
 from tests.support.celery_worker import celery_app_broker
-from tests.support.fcm_server import FcmLoopback, Reply
+from tests.support.fcm_server import Reply
 from tests.support.redis_server import spare_port
-from tests.support.smtp_server import SmtpLoopback
 
 pytestmark = pytest.mark.django_db
 
@@ -56,26 +54,6 @@ HEALTH_WORDS = (
 )
 
 _slots = itertools.count()
-
-
-@pytest.fixture
-def fcm(tmp_path, settings):
-    server = FcmLoopback(tmp_path).start()
-    for name, value in server.settings().items():
-        setattr(settings, name, float(value) if name == "FCM_TIMEOUT_SECONDS" else value)
-    fcm_transport.credentials_forget()
-    yield server
-    server.stop()
-    fcm_transport.credentials_forget()
-
-
-@pytest.fixture
-def smtp(settings):
-    server = SmtpLoopback().start()
-    for name, value in server.django_settings().items():
-        setattr(settings, name, value)
-    yield server
-    server.stop()
 
 
 @pytest.fixture

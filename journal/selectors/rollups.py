@@ -1,0 +1,86 @@
+"""Reading daily rollups (journal.models.DailyRollup): one patient's days, and sums over a window of
+days. Trends, the alert rules and the triage list all read rollups through here, as named tuples:
+a trend or a write reads up to 730 rows and a triage list ~15,000, where model instances would cost
+more than the queries."""
+
+from collections import namedtuple
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+
+from django.db import connection
+
+from accounts.models import Patient
+from backend.db import column_value
+from journal.models import DailyRollup, Entry
+
+ROLLUP_DAY_COLUMNS = (
+    "local_date", "entries", "check_ins", "uses", "craving_sum", "craving_count", "craving_max", "mood_sum",
+    "mood_count", "anxiety_sum", "anxiety_count", "sleep_sum", "sleep_count",
+)  # fmt: skip
+RollupDay = namedtuple("RollupDay", ROLLUP_DAY_COLUMNS)
+
+
+def mean(total: int, count: int) -> float | None:
+    return round(total / count, 2) if count else None
+
+
+def fetch_patient_days(sql: str, patient: Patient, first: date, last: date) -> list[tuple]:
+    """Runs plain SQL whose parameters are (patient, first day, last day): the per-patient reads of
+    trends and rules, where building each query through the ORM cost more than PostgreSQL took."""
+    params = [column_value(Entry, "patient", patient.pk), *map(connection.ops.adapt_datefield_value, (first, last))]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def as_date(value) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(value)  # SQLite answers text
+
+
+def daily_rollups(patient: Patient, first: date, last: date) -> dict[date, RollupDay]:
+    """A patient's rollup rows by day."""
+    rows = fetch_patient_days(
+        f"SELECT {', '.join(ROLLUP_DAY_COLUMNS)} FROM {DailyRollup._meta.db_table} "  # noqa: S608 - model names
+        "WHERE patient_id = %s AND local_date >= %s AND local_date <= %s",
+        patient, first, last,
+    )  # fmt: skip
+    return {day.local_date: day for day in (RollupDay(as_date(row[0]), *row[1:]) for row in rows)}
+
+
+@dataclass
+class RollupSums:
+    """Sums and counts over some days: add (or take away) days, read entry-weighted means."""
+
+    entries: int = 0
+    check_in_days: int = 0
+    use_days: int = 0
+    craving_sum: int = 0
+    craving_count: int = 0
+    mood_sum: int = 0
+    mood_count: int = 0
+
+    def add(self, day: RollupDay | None, sign: int = 1) -> None:
+        if day is not None:
+            self.entries += sign * day.entries
+            self.check_in_days += sign * (day.check_ins > 0)
+            self.use_days += sign * (day.uses > 0)
+            self.craving_sum += sign * day.craving_sum
+            self.craving_count += sign * day.craving_count
+            self.mood_sum += sign * day.mood_sum
+            self.mood_count += sign * day.mood_count
+
+    @classmethod
+    def over(cls, days: Iterable[RollupDay | None]) -> "RollupSums":
+        sums = cls()
+        for day in days:
+            sums.add(day)
+        return sums
+
+    @property
+    def craving_mean(self) -> float | None:
+        return mean(self.craving_sum, self.craving_count)
+
+    @property
+    def mood_mean(self) -> float | None:
+        return mean(self.mood_sum, self.mood_count)
