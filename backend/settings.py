@@ -7,6 +7,7 @@ Two shapes:
   production-safe defaults (no DEBUG, HTTPS only, a SECRET_KEY that must be set).
 """
 
+import importlib.util
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -71,6 +72,9 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_htmx",
     "backend",
     "accounts",
     "journal",
@@ -88,6 +92,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "backend.middleware.AppVersionMiddleware",
@@ -359,6 +365,9 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = EMBEDDED or DEBUG
+# plotly.js comes with the plotly package from PyPI (requirements.txt): found where pip put it, so
+# the dashboard's charts need no CDN and no file copied by hand.
+STATICFILES_DIRS = [("plotly", Path(importlib.util.find_spec("plotly").submodule_search_locations[0]) / "package_data")]
 
 # --- Logging: JSON lines on stdout, with the request id; never request bodies -------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")

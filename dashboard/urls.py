@@ -1,11 +1,21 @@
-from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
-from dashboard import views
+from dashboard.views import pages, workflows
 
 app_name = "dashboard"
 urlpatterns = [
-    path("", views.triage, name="triage"),
-    path("login/", auth_views.LoginView.as_view(template_name="dashboard/login.html"), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(next_page="dashboard:login"), name="logout"),
+    path("", pages.triage, name="triage"),
+    path("patients/<uuid:patient_id>/", pages.patient, name="patient"),
+    # Sign-in, two-factor enrolment and sign-out.
+    path("", include("dashboard.auth_urls")),
+    # Acting on alerts, sessions, enrollment; the access log.
+    path("alerts/", workflows.alert_inbox, name="alerts"),
+    path("alerts/<uuid:alert_id>/acknowledge/", workflows.alert_acknowledge, name="alert-acknowledge"),
+    path("alerts/<uuid:alert_id>/resolve/", workflows.alert_resolve, name="alert-resolve"),
+    path("patients/<uuid:patient_id>/sessions/", workflows.sessions, name="sessions"),
+    path("sessions/<uuid:session_id>/move/", workflows.session_move, name="session-move"),
+    path("sessions/<uuid:session_id>/cancel/", workflows.session_cancel, name="session-cancel"),
+    path("patients/new/", workflows.patient_enroll, name="patient-enroll"),
+    path("patients/<uuid:patient_id>/enrollment/", workflows.enrollment_code, name="enrollment-code"),
+    path("audit/", workflows.access_log, name="audit"),
 ]
