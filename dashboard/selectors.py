@@ -1,4 +1,5 @@
-"""The triage list (SPEC §8): one row per care-team patient, for the API and the dashboard page.
+"""The triage list (SPEC §8): one row per care-team patient, for the API and the dashboard page;
+and what the dashboard's patient page reads (at the end).
 
 It lives in the dashboard app because it is the clinician's overview across the apps below it:
 daily rollups and alerts (journal) and prompt compliance (reminders). Its cost does not grow with
@@ -13,16 +14,19 @@ the number of entries and it takes the same queries for 5 patients or 2,000:
 from collections import defaultdict
 from datetime import date, datetime, timedelta
 
-from django.db.models import Count, OuterRef, Subquery
+from django.db.models import Count, OuterRef, Prefetch, Subquery
 from django.utils import timezone
 
 from accounts.models import Patient, User
 from accounts.selectors import patients_visible_to
-from journal.models import AlertSeverity, DailyRollup, Entry, TherapySession
-from journal.selectors.alerts import open_alert_counts
+from journal.instruments import instrument
+from journal.models import AlertSeverity, DailyRollup, Entry, EntryRevision, Instrument, SessionKind, TherapySession
+from journal.selectors.alerts import alerts_visible_to, open_alert_counts
+from journal.selectors.entries import entries_of
 from journal.selectors.rollups import ROLLUP_DAY_COLUMNS, RollupDay, RollupSums, mean
+from journal.selectors.trends import journal_today, session_trends_of, trends_of
 from reminders.models import Prompt
-from reminders.selectors.compliance import FUNNEL
+from reminders.selectors.compliance import FUNNEL, compliance_of
 
 TRIAGE_LIMIT = 2000
 WINDOW_DAYS = 7
@@ -144,3 +148,39 @@ def triage_rows(user: User, *, query: str = "", ordering: str = "attention", lim
         _row(patient, today[patient.pk], rollups[patient.pk], alerts, prompt_days[patient.pk]) for patient in patients
     ]
     return _sort(rows, ordering)[:limit]
+
+
+# --- The patient page -----------------------------------------------------------------------------
+
+PATIENT_PAGE_RANGES = (30, 90, 180, 365)
+RECENT_ENTRIES = 25
+PAGE_ALERTS = 20
+SESSION_WINDOW = {"before": 7, "after": 14}
+
+
+def _bands(code: str) -> list[dict]:
+    return [{"min": band.min, "max": band.max, "label": band.label} for band in instrument(code).bands]
+
+
+def patient_overview(user: User, patient: Patient, *, days: int, now: datetime | None = None) -> dict:
+    """Everything the patient page shows, read through the same selectors as the API: trends over
+    the last `days` journal days, the session-anchored overlay, compliance, recent entries with their
+    edit history, and the patient's alerts. A fixed number of queries whatever the history's length."""
+    moment = now or timezone.now()
+    last = journal_today(patient, moment)
+    first = last - timedelta(days=days - 1)
+    recent = (
+        entries_of(patient)
+        .order_by("-occurred_at", "-id")
+        .prefetch_related(Prefetch("revisions", queryset=EntryRevision.objects.order_by("-version")))
+    )
+    return {
+        "first": first,
+        "last": last,
+        "trends": trends_of(patient, first=first, last=last, now=moment),
+        "session_trends": session_trends_of(patient, kind=SessionKind.KETAMINE, now=moment, **SESSION_WINDOW),
+        "compliance": compliance_of(patient, from_date=first, to_date=last),
+        "entries": list(recent[:RECENT_ENTRIES]),
+        "alerts": list(alerts_visible_to(user, patient_id=patient.pk)[:PAGE_ALERTS]),
+        "bands": {"phq9": _bands(Instrument.PHQ9), "gad7": _bands(Instrument.GAD7)},
+    }
