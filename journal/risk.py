@@ -19,9 +19,10 @@ from django.utils import timezone
 from accounts.models import PatientStatus
 from journal.alert_rules import ALL_RULES, Firing, Written
 from journal.models import SEVERITY_OF_RULE
+from journal.selectors.alerts import severities_fired_by_entry
 from journal.services.alerts import Raising, alerts_raise
 
-__all__ = ["RULES", "Firing", "Written", "evaluate_writes", "support_block"]
+__all__ = ["RULES", "Firing", "Written", "evaluate_writes", "support_block", "support_for_retry"]
 
 SEVERITY_ORDER = ("low", "medium", "high", "urgent")
 
@@ -40,10 +41,21 @@ def evaluate_writes(written: Written) -> dict | None:
     if written.patient.status == PatientStatus.ACTIVE:
         raisings = [Raising(written.patient.pk, firing.rule, [firing.evidence]) for firing in firings]
         alerts_raise(raisings=raisings, now=written.now)
-    worst = max((SEVERITY_OF_RULE[firing.rule] for firing in firings), key=SEVERITY_ORDER.index)
-    if worst not in ("high", "urgent"):
-        return None
-    return support_block(written.patient.clinic, worst)
+    worst = _worst_calls_for_support(SEVERITY_OF_RULE[firing.rule] for firing in firings)
+    return support_block(written.patient.clinic, worst) if worst else None
+
+
+def _worst_calls_for_support(severities) -> str | None:
+    worst = max(severities, key=SEVERITY_ORDER.index, default=None)
+    return worst if worst in ("high", "urgent") else None
+
+
+def support_for_retry(patient, entry_id) -> dict | None:
+    """The support block for a same-content retry of an entry: the phone retries because it never
+    got the first answer, so a patient who reported a lapse must not miss the resources that answer
+    carried. Read back from the alerts that entry's write fired."""
+    worst = _worst_calls_for_support(severities_fired_by_entry(patient, entry_id))
+    return support_block(patient.clinic, worst) if worst else None
 
 
 def support_block(clinic, severity: str) -> dict:

@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from django.db import connection
 from django.db.models import Count, F, OuterRef, QuerySet, Subquery
 
 from accounts.models import Patient, PatientStatus, User
@@ -25,6 +26,21 @@ def alerts_visible_to(
     if patient_id:
         queryset = queryset.filter(patient_id=patient_id)
     return queryset.select_related("patient", "acknowledged_by", "resolved_by").order_by("-opened_at", "-id")
+
+
+def severities_fired_by_entry(patient: Patient, entry_id) -> set[str]:
+    """The severities of this patient's alerts (any status) that an entry's write opened or added
+    evidence to: what a retried write must answer with, since its first answer may have been lost."""
+    alerts = Alert.objects.filter(patient=patient)
+    marker = str(entry_id)
+    if connection.features.supports_json_field_contains:
+        return set(alerts.filter(evidence__contains=[{"entry": marker}]).values_list("severity", flat=True))
+    # SQLite (the embedded demo) has no JSON containment: a patient has few alerts, look in Python.
+    return {
+        severity
+        for severity, evidence in alerts.values_list("severity", "evidence")
+        if any(item.get("entry") == marker for item in evidence)
+    }
 
 
 def open_alert_counts(patients: QuerySet[Patient]) -> dict:

@@ -19,7 +19,7 @@ from backend import hooks
 from backend.api.exceptions import Conflict, PreconditionFailed
 from backend.db import column_value, insert_unless_exists, mark_saved
 from journal.models import Entry, EntryRevision, JournalSequence
-from journal.risk import Written, evaluate_writes
+from journal.risk import Written, evaluate_writes, support_for_retry
 from journal.serializers.entries import as_validation_error, content_errors
 from journal.services.rollups import ROLLUP_ADD_NEW_ENTRY, rollups_refresh
 
@@ -181,7 +181,7 @@ def _entry_create(*, patient: Patient, data: dict) -> tuple[Entry, bool, dict | 
         raise Conflict("This id is already taken.")
     if canonical(_stored_content(existing)) != canonical(data):
         raise Conflict("An entry with this id and other content exists.")
-    return existing, False, None
+    return existing, False, support_for_retry(patient, existing.pk)
 
 
 def _own_live_entry(patient: Patient, entry_id) -> Entry:

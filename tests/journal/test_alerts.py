@@ -464,6 +464,19 @@ def test_a_use_entry_answers_with_support(clients):
     assert response.json()["support"]["resources"]
 
 
+def test_a_retried_use_entry_answers_with_the_same_support_and_raises_nothing_more(clients):
+    # The phone retries because the first answer was lost: the patient must still see the resources.
+    entry = {"id": str(uuid.uuid4()), "kind": "use", "substance": "alcohol", "occurred_at": iso_ago(hours=1)}
+    first = clients.patient.post("/api/v1/entries/", entry, format="json")
+    retry = clients.patient.post("/api/v1/entries/", entry, format="json")
+    assert (first.status_code, retry.status_code) == (201, 200)
+    assert retry.json()["support"] == first.json()["support"]
+    assert Alert.objects.get().evidence == Alert.objects.get().evidence[:1]  # one firing, not two
+    calm = {"id": str(uuid.uuid4()), "kind": "craving", "craving": 2, "occurred_at": iso_ago(hours=1)}
+    clients.patient.post("/api/v1/entries/", calm, format="json")
+    assert "support" not in clients.patient.post("/api/v1/entries/", calm, format="json").json()
+
+
 def test_a_self_harm_answer_answers_with_the_urgent_support(cast, clients):
     response = clients.patient.post(
         "/api/v1/assessments/",
