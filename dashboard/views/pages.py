@@ -6,6 +6,7 @@ from django.shortcuts import get_object_or_404, render
 from accounts.models import AccessAction
 from accounts.selectors import patients_visible_to
 from accounts.services import access_log_record
+from dashboard import table_rows
 from dashboard.auth import clinician_required
 from dashboard.selectors import ORDERINGS, PATIENT_PAGE_RANGES, patient_overview, triage_rows
 from journal.services.entries import CLIENT_FIELDS, canonical
@@ -48,12 +49,12 @@ def triage(request):
         row["sparkline"] = sparkline(row["craving_daily_14d"])
     context = {
         "rows": rows,
+        "row_html": table_rows.triage_rows(rows, sparkline_size=(SPARKLINE_WIDTH, SPARKLINE_HEIGHT)),
         "query": query,
         "ordering": ordering,
         "orderings": ORDERING_LABELS,
         "ordering_label": ORDERING_LABELS[ordering],
         "nav": "triage",
-        "sparkline_size": (SPARKLINE_WIDTH, SPARKLINE_HEIGHT),
     }
     # Search and re-ordering swap only the table body when HTMX is there; the page works without it.
     template = "dashboard/_triage_rows.html" if request.htmx else "dashboard/triage.html"
@@ -111,7 +112,7 @@ def patient(request, patient_id):
         entry.history = edit_history(entry)
     context = {
         "patient": patient,
-        "day_rows": list(zip(trends["days"], trends["rolling_7d"], strict=True)),
+        "daily_rows": table_rows.daily_rows(trends["days"], trends["rolling_7d"]),
         "days": days,
         "ranges": PATIENT_PAGE_RANGES,
         "charts": charts,
