@@ -332,7 +332,8 @@ def enrollment_link(code: str, server: str) -> str:
 def enrollment_qr_svg(link: str) -> str:
     """The QR code as inline SVG: no request leaves the page, and no data: URL for the CSP to allow."""
     qr = segno.make(link, error="m")
-    return qr.svg_inline(scale=5, border=4, dark="#000", light="#fff", title="Enrollment QR code", svgclass="qr")
+    # No <title>: the page's role="img" container names it, and two names read as two images.
+    return qr.svg_inline(scale=5, border=4, dark="#000", light="#fff", svgclass="qr")
 
 
 def _code_page(request, patient: Patient, code: str, expires_at: datetime):

@@ -5,7 +5,9 @@
   "use strict";
 
   var INK = "#1a1a1a", CRAVING = "#0b4f8a", MOOD = "#1f6f43", USE = "#a4161a", SESSION = "#5b3b8c", GRID = "#d9d9d9";
-  var CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["select2d", "lasso2d"] };
+  // No mode bar: its buttons would be focusable controls inside an image, and plotly's default
+  // "share" button uploads the chart (patient data) to Plotly's cloud. Never that.
+  var CONFIG = { displayModeBar: false, showSendToCloud: false, showLink: false, displaylogo: false, responsive: true };
 
   function layout(extra) {
     var base = {
