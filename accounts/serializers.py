@@ -49,7 +49,16 @@ class SubstancesField(serializers.ListField):
 class LoginSerializer(serializers.Serializer):
     email = serializers.CharField(max_length=254)
     password = serializers.CharField(max_length=256, trim_whitespace=False)
-    otp = serializers.CharField(max_length=10, required=False, allow_blank=True)
+    otp = serializers.CharField(
+        max_length=10,
+        required=False,
+        allow_blank=True,
+        help_text=(
+            "The current 6-digit code from the authenticator app (TOTP). Required for a clinician who has "
+            "set up two-factor sign-in on the dashboard, and for every clinician when the server requires "
+            "two-factor sign-in (the production default); patients leave it out. Each code works once."
+        ),
+    )
 
 
 class RefreshSerializer(serializers.Serializer):

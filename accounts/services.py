@@ -6,6 +6,7 @@ import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import django_otp
 from django.conf import settings
 from django.contrib.auth import password_validation
 from django.contrib.auth.hashers import make_password
@@ -13,6 +14,7 @@ from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework import exceptions
 
 from accounts.models import (
@@ -85,8 +87,88 @@ def _login_attempt_claim(email: str, now: datetime) -> tuple[int, datetime]:
     return attempts, window_started_at
 
 
-def _login_attempts_reset(email: str) -> None:
+def login_attempts_reset(email: str) -> None:
     LoginAttempt.objects.filter(key=_login_key(email)).delete()
+
+
+def login_attempt_guard(email: str) -> None:
+    """Counts one sign-in attempt (a password or a two-factor code) against the account's lockout."""
+    now = timezone.now()
+    attempts, window_started_at = _login_attempt_claim(email, now)
+    if attempts > settings.LOGIN_MAX_FAILURES:
+        retry_after = (window_started_at + timedelta(seconds=settings.LOGIN_LOCKOUT_SECONDS) - now).total_seconds()
+        raise exceptions.Throttled(
+            wait=max(1, retry_after), detail="Too many failed sign-in attempts for this account; retry later."
+        )
+
+
+def credentials_check(*, email: str, password: str) -> User:
+    """The first factor, for the API and the dashboard alike: counts the attempt, then checks the password.
+
+    The count is only reset once the whole sign-in succeeds (login_attempts_reset), so a wrong
+    two-factor code uses up the same allowance as a wrong password.
+    """
+    login_attempt_guard(email)
+    user = User.objects.filter(email=normalize_email(email)).select_related("clinic").first()
+    if user is None:
+        make_password(password)  # spend the same time as a real check: no hint that the address exists
+        raise _bad_credentials()
+    if not user.check_password(password) or not user.is_active:
+        raise _bad_credentials()
+    return user
+
+
+class _SecondFactorFailed(exceptions.APIException):
+    # Not an AuthenticationFailed: the error shape would flatten its code to not_authenticated, and
+    # a client needs the code to know it should ask for (another) TOTP code.
+    status_code = 401
+
+
+class OtpRequired(_SecondFactorFailed):
+    default_code = "otp_required"
+    default_detail = "Two-factor sign-in is on for this account: send the code from your authenticator app as otp."
+
+
+class OtpInvalid(_SecondFactorFailed):
+    default_code = "otp_invalid"
+    default_detail = "This two-factor code is not valid, or was already used. Wait for the next code and try again."
+
+
+class TwoFactorSetupRequired(_SecondFactorFailed):
+    default_code = "two_factor_setup_required"
+    default_detail = "Set up two-factor sign-in on the web dashboard first; then sign in here with its codes."
+
+
+def totp_device(user: User) -> TOTPDevice | None:
+    return TOTPDevice.objects.devices_for_user(user, confirmed=True).order_by("pk").first()
+
+
+def two_factor_needed(user: User, device: TOTPDevice | None) -> bool:
+    """Clinicians only (patients never use TOTP): always when DASHBOARD_REQUIRE_2FA is on, and
+    otherwise whenever they have set it up."""
+    return user.is_clinician and (device is not None or settings.DASHBOARD_REQUIRE_2FA)
+
+
+def second_factor_check(*, user: User, device: TOTPDevice, otp: str) -> None:
+    """Checks a TOTP code with django-otp, under its row lock: a wrong code doubles the device's
+    wait before the next try (1, 2, 4 ... s), and a code of a time step at or before the last
+    accepted one is refused (last_t), so a code seen over a shoulder cannot be replayed.
+
+    The caller has counted the attempt against the lockout (credentials_check or
+    login_attempt_guard). Works for a device still being set up, too.
+    """
+    otp = "".join((otp or "").split())
+    if not otp:
+        raise OtpRequired()
+    allowed, details = device.verify_is_allowed()
+    if not allowed:
+        locked_until = (details or {}).get("locked_until")
+        wait = (locked_until - timezone.now()).total_seconds() if locked_until else 1
+        raise exceptions.Throttled(wait=max(1, wait), detail="Too many wrong two-factor codes; retry later.")
+    # The device is reloaded FOR UPDATE inside; raising only after that transaction has committed
+    # keeps the throttle's failure count.
+    if django_otp.verify_token(user, device.persistent_id, otp) is None:
+        raise OtpInvalid()
 
 
 def _sign_in_create(*, user: User, request) -> TokenPair:
@@ -99,21 +181,14 @@ def _sign_in_create(*, user: User, request) -> TokenPair:
     return pair_for(row, user.pk)
 
 
-def login(*, email: str, password: str, request) -> tuple[User, TokenPair]:
-    now = timezone.now()
-    attempts, window_started_at = _login_attempt_claim(email, now)
-    if attempts > settings.LOGIN_MAX_FAILURES:
-        retry_after = (window_started_at + timedelta(seconds=settings.LOGIN_LOCKOUT_SECONDS) - now).total_seconds()
-        raise exceptions.Throttled(
-            wait=max(1, retry_after), detail="Too many failed sign-in attempts for this account; retry later."
-        )
-    user = User.objects.filter(email=normalize_email(email)).select_related("clinic").first()
-    if user is None:
-        make_password(password)  # spend the same time as a real check: no hint that the address exists
-        raise _bad_credentials()
-    if not user.check_password(password) or not user.is_active:
-        raise _bad_credentials()
-    _login_attempts_reset(email)
+def login(*, email: str, password: str, otp: str = "", request) -> tuple[User, TokenPair]:
+    user = credentials_check(email=email, password=password)
+    device = totp_device(user) if user.is_clinician else None
+    if two_factor_needed(user, device):
+        if device is None:
+            raise TwoFactorSetupRequired()
+        second_factor_check(user=user, device=device, otp=otp)
+    login_attempts_reset(email)
     with transaction.atomic():
         pair = _sign_in_create(user=user, request=request)
     return user, pair
@@ -225,7 +300,7 @@ def password_reset_confirm(*, token: str, password: str) -> None:
     user.set_password(_validated_password(password, user))
     user.save(update_fields=["password"])
     sign_ins_revoke_all(user=user, reason="password_reset")
-    _login_attempts_reset(user.email)
+    login_attempts_reset(user.email)
 
 
 # --- Clinics, clinicians ------------------------------------------------------------------------
@@ -358,7 +433,7 @@ def patient_enroll(*, code: str, email: str, password: str, consent_version: str
             )
             enrollment.used_at = timezone.now()
             enrollment.save(update_fields=["used_at"])
-            _login_attempts_reset(email)
+            login_attempts_reset(email)
             pair = _sign_in_create(user=user, request=request)
             # Schedules the care team set up before enrollment (or while the phone was lost) start now.
             hooks.patient_reminder_settings_changed.call(patient=patient)

@@ -95,7 +95,9 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "dashboard.middleware.IdleTimeoutMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "backend.middleware.AppVersionMiddleware",
 ]
 
@@ -256,6 +258,17 @@ ENROLLMENT_CODE_TTL = timedelta(days=7)
 # Phone apps below this version get 426 so old apps can be retired.
 MIN_APP_VERSION = env_str("MIN_APP_VERSION", "0.0.0")
 LOGIN_URL = "/dashboard/login/"
+# Clinicians sign in to the dashboard with a password and a TOTP code, and must set up an
+# authenticator app at their first sign-in; the API then wants the same code. Off in the embedded
+# demo so `make run` signs in with the printed passwords. With it off, a clinician who has set up
+# two-factor is still asked for the code: set up means used.
+DASHBOARD_REQUIRE_2FA = env_bool("DASHBOARD_REQUIRE_2FA", not EMBEDDED)
+# A dashboard or admin session unused this long is signed out (dashboard.middleware).
+DASHBOARD_IDLE_TIMEOUT_SECONDS = env_int("DASHBOARD_IDLE_TIMEOUT_SECONDS", 30 * 60)
+OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Interlude")  # the name shown in the authenticator app
+# The admin may remove a lost phone's device (the clinician sets up a new one at the next sign-in),
+# but never read a device's key or QR code.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 # --- API ---------------------------------------------------------------------------------------
 MAX_REQUEST_BODY_BYTES = 1024 * 1024
@@ -346,7 +359,25 @@ CSRF_COOKIE_SECURE = _https
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_AGE = 60 * 60 * 8
+# Page scripts take the CSRF token from the page (base.html's hx-headers), never from the cookie.
+CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+# No inline script anywhere in the dashboard (data goes through json_script, which is not run);
+# inline styles are allowed because plotly.js adds <style> elements as it draws.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+    # drf-spectacular's Swagger UI starts itself with an inline <script>; it shows only the public schema.
+    "EXCLUDE_URL_PREFIXES": ["/api/docs/"],
+}
 # Number of trusted reverse proxies in front of the app (for the client address in the access log).
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 

@@ -24,7 +24,7 @@ _SETTINGS_VARS = (
     "JWT_SIGNING_KEY", "MIN_APP_VERSION", "TRUSTED_PROXY_COUNT", "SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS",
     "LOGIN_MAX_FAILURES", "LOGIN_LOCKOUT_SECONDS", "THROTTLE_USER_WRITE", "THROTTLE_ENROLLMENT",
     "THROTTLE_PASSWORD_RESET", "REDIS_SOCKET_TIMEOUT", "LOG_LEVEL", "DB_CONN_MAX_AGE", "DB_CONNECT_TIMEOUT",
-    "PASSWORD_HASHERS", "DJANGO_SETTINGS_MODULE", "WEB_CONCURRENCY", "GUNICORN_CMD_ARGS",
+    "PASSWORD_HASHERS", "DJANGO_SETTINGS_MODULE", "WEB_CONCURRENCY", "GUNICORN_CMD_ARGS", "DASHBOARD_REQUIRE_2FA",
 )  # fmt: skip
 
 
@@ -73,6 +73,7 @@ def bench_env(
         ALLOWED_HOSTS="127.0.0.1,localhost",
         PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
         THROTTLE_USER_WRITE="1000000/min",  # the per-user write limit would otherwise cap the load
+        DASHBOARD_REQUIRE_2FA="false",  # the load's clinicians sign in to the API with a password alone
         EMAIL_URL="console://",
         VAR_DIR=str(OUT / "var"),
         DJANGO_SETTINGS_MODULE="backend.settings",

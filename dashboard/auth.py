@@ -1,11 +1,33 @@
 """Who may open a dashboard page: signed in (and, when DASHBOARD_REQUIRE_2FA is on, verified with a
-TOTP code), a clinician, and for some pages a clinic admin. Anonymous visitors go to the sign-in page."""
+TOTP code), a clinician, and for some pages a clinic admin. Anonymous visitors go to the sign-in page.
+
+The Django admin follows the same rule: its site is a django-otp OTPAdminSite while two-factor is
+required, and its own login form is replaced by the dashboard's sign-in (one place with the lockout,
+the TOTP step and the set-up page)."""
 
 from functools import wraps
+from urllib.parse import urlencode
 
 from django.conf import settings
+from django.contrib.admin import AdminSite
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.decorators import method_decorator
+from django.views.decorators.cache import never_cache
+from django_otp import user_has_device
+from django_otp.admin import OTPAdminSite
+
+
+def is_fully_signed_in(user) -> bool:
+    return user.is_authenticated and (not settings.DASHBOARD_REQUIRE_2FA or user.is_verified())
+
+
+def second_step_redirect(user, next_url: str):
+    """To the code step, or to setting up an authenticator app if the user has none yet."""
+    step = "dashboard:two-factor" if user_has_device(user) else "dashboard:two-factor-setup"
+    return redirect(f"{reverse(step)}?{urlencode({'next': next_url})}")
 
 
 def clinician_required(view):
@@ -14,10 +36,10 @@ def clinician_required(view):
         user = request.user
         if not user.is_authenticated:
             return redirect_to_login(request.get_full_path())
-        if getattr(settings, "DASHBOARD_REQUIRE_2FA", False) and not user.is_verified():
-            return redirect_to_login(request.get_full_path())
         if not user.is_clinician:
             raise PermissionDenied
+        if not is_fully_signed_in(user):
+            return second_step_redirect(user, request.get_full_path())
         return view(request, *args, **kwargs)
 
     return wrapper
@@ -32,3 +54,27 @@ def clinic_admin_required(view):
         return view(request, *args, **kwargs)
 
     return wrapper
+
+
+class TwoFactorAdminSite(OTPAdminSite):
+    """Installed on django.contrib.admin.site by DashboardConfig.ready(). The setting is read per
+    request, so switching DASHBOARD_REQUIRE_2FA needs no other change."""
+
+    def has_permission(self, request):
+        if settings.DASHBOARD_REQUIRE_2FA:
+            return super().has_permission(request)  # staff *and* verified with a TOTP code
+        return AdminSite.has_permission(self, request)
+
+    @method_decorator(never_cache)
+    def login(self, request, extra_context=None):
+        next_url = request.GET.get("next") or reverse("admin:index", current_app=self.name)
+        user = request.user
+        if not user.is_authenticated:
+            return redirect_to_login(next_url, reverse("dashboard:login"))
+        if not user.is_clinician:
+            raise PermissionDenied
+        if not is_fully_signed_in(user):
+            return second_step_redirect(user, next_url)
+        if self.has_permission(request):
+            return redirect("admin:index")
+        raise PermissionDenied  # signed in, but not staff: signing in again would not change that
