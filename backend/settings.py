@@ -7,7 +7,6 @@ Two shapes:
   production-safe defaults (no DEBUG, HTTPS only, a SECRET_KEY that must be set).
 """
 
-import importlib.util
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -59,6 +58,8 @@ if not EMBEDDED and not FIELD_ENCRYPTION_KEYS:
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1"] if EMBEDDED else [])
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000" if EMBEDDED else "")
+# Namespace of the FHIR export's own code systems and identifiers (journal/fhir.py).
+FHIR_CANONICAL_BASE = env_str("FHIR_CANONICAL_BASE", "https://interlude.example/fhir").rstrip("/")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [PUBLIC_BASE_URL] if PUBLIC_BASE_URL else [])
 
 INSTALLED_APPS = [
@@ -396,9 +397,11 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = EMBEDDED or DEBUG
-# plotly.js comes with the plotly package from PyPI (requirements.txt): found where pip put it, so
-# the dashboard's charts need no CDN and no file copied by hand.
-STATICFILES_DIRS = [("plotly", Path(importlib.util.find_spec("plotly").submodule_search_locations[0]) / "package_data")]
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "dashboard.staticfiles.PlotlyFinder",  # plotly.min.js from the plotly package (no CDN)
+]
 
 # --- Logging: JSON lines on stdout, with the request id; never request bodies -------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")

@@ -20,9 +20,13 @@ import uuid
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 
+from django.conf import settings
+
 from journal.exports import utc_iso
 
-BASE = "https://interlude.example/fhir"
+# The namespace of Interlude's own code systems and identifiers: a stable name that receiving
+# systems match on, so one value for every deployment unless an organisation publishes its own.
+BASE = settings.FHIR_CANONICAL_BASE
 JOURNAL_CODES = f"{BASE}/CodeSystem/journal"
 SUBSTANCE_CODES = f"{BASE}/CodeSystem/substance"
 SEVERITY_CODES = f"{BASE}/CodeSystem/severity"
