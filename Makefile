@@ -25,6 +25,12 @@ test: $(VENV)/.installed-dev
 	@$(PY) bin/check-services
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+## The fault tests alone (they are part of `make test` too): a private PostgreSQL restarted and a
+## private Redis stopped under writes, workers SIGKILLed mid-send, two beats at once.
+test-faults: $(VENV)/.installed-dev
+	@$(PY) bin/check-services
+	$(PY) -m pytest -m "faults or integration" $(PYTEST_ARGS)
+
 lint: $(VENV)/.installed-dev
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .

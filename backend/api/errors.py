@@ -4,9 +4,12 @@
            "fields": {"craving": ["..."]}, "field_codes": {"craving": ["max_value"]}}}
 """
 
+import sys
+
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
-from django.http import Http404, JsonResponse
+from django.db import InterfaceError, OperationalError
+from django.http import Http404, HttpResponse, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions
 from rest_framework.response import Response
@@ -122,7 +125,24 @@ handler403 = _api_or_default(
 handler404 = _api_or_default(defaults.page_not_found, 404, "not_found", "Not found.")
 
 
+# While the database restarts or fails over, a request is not a bug: it is worth retrying shortly.
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+
+def _database_unavailable() -> bool:
+    # Django calls handler500 inside the `except` that caught the request's exception.
+    return isinstance(sys.exc_info()[1], OperationalError | InterfaceError)
+
+
 def handler500(request):
+    if _database_unavailable():
+        message = "The service is briefly unavailable; please retry shortly."
+        if is_api_path(request.path):
+            response = JsonResponse(error_body("unavailable", message), status=503)
+        else:
+            response = HttpResponse(message, status=503, content_type="text/plain; charset=utf-8")
+        response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+        return response
     if not is_api_path(request.path):
         return defaults.server_error(request)
     return JsonResponse(error_body("server_error", "Internal server error."), status=500)

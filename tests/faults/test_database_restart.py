@@ -1,0 +1,54 @@
+"""PostgreSQL restarted under writes (issue 7): while it is down the API answers 503 in the error
+shape with Retry-After (never a 500, never a dropped connection); when it is back the same
+gunicorn workers recover without a restart; every entry a phone was told was accepted is stored."""
+
+import time
+
+import psycopg
+import pytest
+
+from tests.faults.conftest import Phone, app_env, request, run_manage, seed_patient, sign_in
+from tests.support.postgres_server import PrivatePostgres, wait_until
+
+pytestmark = pytest.mark.faults
+
+
+@pytest.fixture
+def database():
+    server = PrivatePostgres()
+    server.start()
+    server.createdb("interlude")
+    yield server
+    server.destroy()
+
+
+def test_a_database_restart_is_503s_then_recovery_with_no_acknowledged_write_lost(database, gunicorn_for):
+    env = app_env(database_url=database.url("interlude"), redis_url="redis://127.0.0.1:6379/11")
+    run_manage(env, "migrate", "--noinput")
+    base = gunicorn_for(env)
+    phone = Phone(base, sign_in(base, seed_patient(env)))
+    phone.start()
+    wait_until(lambda: len(phone.accepted()) >= 20)
+
+    database.stop("fast")  # a restart or failover: every open connection is cut
+    down_from = len(phone.answers)
+    wait_until(lambda: len(phone.answers) >= down_from + 20)
+    status, ready = request(base, "GET", "/readyz")
+    assert status == 503 and ready["database"] is False
+    database.start()
+    up_from = len(phone.answers)
+    wait_until(lambda: any(status == 201 for _, status, _, _ in phone.answers[up_from:]), timeout=30)
+    time.sleep(0.5)
+    phone.stop()
+
+    statuses = [status for _, status, _, _ in phone.answers]
+    during = [(status, body) for _, status, _, body in phone.answers[down_from:up_from]]
+    assert {status for status, _ in during} == {503}, during[:3]
+    assert all(body["error"]["code"] == "unavailable" for _, body in during)
+    assert all(body["_headers"].get("Retry-After") for _, body in during)
+    assert set(statuses) <= {201, 503}, sorted(set(statuses))
+    assert statuses[-1] == 201  # recovered, same workers
+    accepted = phone.accepted()
+    with psycopg.connect(database.url("interlude").replace("postgres://", "postgresql://")) as conn:
+        stored = conn.execute("SELECT count(*) FROM journal_entry WHERE id = ANY(%s::uuid[])", [accepted]).fetchone()
+    assert stored[0] == len(accepted)
