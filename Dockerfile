@@ -34,8 +34,14 @@ RUN env -u EMBEDDED \
         DATABASE_URL=postgres://build:build@127.0.0.1:5432/build \
         FIELD_ENCRYPTION_KEYS="$(python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')" \
         python manage.py collectstatic --noinput \
-    && mkdir -p /app/var /app/beat \
-    && chown interlude:interlude /app/var /app/beat
+    && mkdir -p /app/var/prometheus /app/beat \
+    && chown interlude:interlude /app/var /app/var/prometheus /app/beat
+
+# gunicorn runs several worker processes: each writes its /metrics request histogram to files here
+# and a scrape, answered by any one worker, sums them (prometheus_client's multiprocess mode). Set
+# after collectstatic, for which the directory did not exist yet. The directory must be emptied each
+# time gunicorn starts (the CMD below and compose's web command do it); worker and beat never write.
+ENV PROMETHEUS_MULTIPROC_DIR=/app/var/prometheus
 
 USER interlude
 
@@ -44,4 +50,5 @@ EXPOSE 8000
 # Worker count: gunicorn reads WEB_CONCURRENCY from the environment.
 # gthread: a long streaming export runs in a thread while the worker keeps answering the arbiter, so
 # --timeout (a hung-worker guard) does not cut off a download of a whole clinic.
-CMD ["gunicorn", "backend.wsgi", "--bind", "0.0.0.0:8000", "--worker-class", "gthread", "--threads", "4", "--timeout", "30", "--graceful-timeout", "25"]
+# The shell empties the metrics directory first: files a previous run left would be summed in again.
+CMD ["sh", "-c", "mkdir -p \"${PROMETHEUS_MULTIPROC_DIR:?}\" && rm -f \"$PROMETHEUS_MULTIPROC_DIR\"/*.db && exec gunicorn backend.wsgi --bind 0.0.0.0:8000 --worker-class gthread --threads 4 --timeout 30 --graceful-timeout 25"]

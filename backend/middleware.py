@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from backend.api.errors import error_body, is_api_path
 from backend.jsonlog import request_id_var
+from backend.metrics import request_observe
 
 request_logger = logging.getLogger("interlude.request")
 
@@ -18,7 +19,8 @@ _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 class RequestIdMiddleware:
     """Gives every request an id (the caller's X-Request-ID when sane), logs one line per request.
 
-    The line holds method, path, status, duration and user id: never the body or query values.
+    The line holds method, path, status, duration and user id: never the body or query values. The
+    same duration feeds the latency histogram of /metrics.
     """
 
     def __init__(self, get_response):
@@ -33,6 +35,8 @@ class RequestIdMiddleware:
         try:
             response = self.get_response(request)
             response["X-Request-ID"] = request_id
+            elapsed = time.perf_counter() - started
+            request_observe(request, response.status_code, elapsed)
             user = getattr(request, "user", None)
             request_logger.info(
                 "request",
@@ -40,7 +44,7 @@ class RequestIdMiddleware:
                     "method": request.method,
                     "path": request.path,
                     "status": response.status_code,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "duration_ms": round(elapsed * 1000, 2),
                     "user_id": str(user.pk) if user is not None and user.is_authenticated else None,
                 },
             )

@@ -7,12 +7,14 @@ Two shapes:
   production-safe defaults (no DEBUG, HTTPS only, a SECRET_KEY that must be set).
 """
 
+import ipaddress
 import secrets
 from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 import dj_email_url
+from django.core.exceptions import ImproperlyConfigured
 from kombu import Exchange, Queue
 
 from backend.env import env_bool, env_int, env_list, env_str
@@ -379,8 +381,33 @@ CONTENT_SECURITY_POLICY = {
     # drf-spectacular's Swagger UI starts itself with an inline <script>; it shows only the public schema.
     "EXCLUDE_URL_PREFIXES": ["/api/docs/"],
 }
-# Number of trusted reverse proxies in front of the app (for the client address in the access log).
+# Number of trusted reverse proxies in front of the app (for the client address in the access log
+# and /metrics).
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+
+# --- Metrics (SPEC §13; backend/metrics.py) -------------------------------------------------------
+# GET /metrics answers `Authorization: Bearer <METRICS_TOKEN>` (unset: no token is accepted) or a
+# client inside METRICS_ALLOWED_IPS (addresses or networks, the client address as TRUSTED_PROXY_COUNT
+# reads it); anyone else gets 404.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+if METRICS_TOKEN and len(METRICS_TOKEN) < 32:
+    raise ImproperlyConfigured(
+        "METRICS_TOKEN must be at least 32 characters: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+    )
+METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"])
+for _network in METRICS_ALLOWED_IPS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"METRICS_ALLOWED_IPS: {_network!r} is not an address or network.") from None
+# Prometheus scrapes the app over the private network in plain HTTP, past the TLS proxy.
+SECURE_REDIRECT_EXEMPT = [r"^metrics$"]
+# Set (by the image) for gunicorn's several worker processes: each writes its request histogram to
+# files here and a scrape sums them. prometheus_client reads the variable itself at import; this
+# copy only lets the app check it. The directory must exist and be emptied when gunicorn starts.
+PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR", "")
+if PROMETHEUS_MULTIPROC_DIR and not Path(PROMETHEUS_MULTIPROC_DIR).is_dir():
+    raise ImproperlyConfigured(f"PROMETHEUS_MULTIPROC_DIR={PROMETHEUS_MULTIPROC_DIR!r} is not a directory.")
 
 # --- I18N and time -------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
