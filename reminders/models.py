@@ -145,6 +145,8 @@ class Prompt(models.Model):
             models.Index(fields=["next_attempt_at"], condition=Q(status="scheduled"), name="prompt_due"),
             # The expiry sweep: sent but unanswered prompts whose time is up.
             models.Index(fields=["expires_at"], condition=Q(status__in=["sent", "received"]), name="prompt_open"),
+            # /metrics counts failed deliveries at every scrape: without it, a scan of all history.
+            models.Index(fields=["id"], condition=Q(status="failed"), name="prompt_failed"),
             models.Index(fields=["patient", "status", "-scheduled_for"], name="prompt_inbox"),
             models.Index(fields=["patient", "local_date"], name="prompt_patient_day"),
         ]
