@@ -6,6 +6,7 @@ import uuid
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.cache import add_never_cache_headers
 
 from backend.api.errors import error_body, is_api_path
 from backend.jsonlog import request_id_var
@@ -175,3 +176,18 @@ class AppVersionMiddleware:
                     status=426,
                 )
         return self.get_response(request)
+
+
+class NotStoredMiddleware:
+    """Every response but a static file may carry a patient's data or a code (the API, the
+    dashboard, errors): no browser, proxy or shared cache may keep a copy. A view that sets its own
+    Cache-Control (an export, a sign-in page) keeps it."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if "Cache-Control" not in response and not request.path.startswith(settings.STATIC_URL):
+            add_never_cache_headers(response)
+        return response

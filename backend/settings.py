@@ -90,6 +90,7 @@ MIDDLEWARE = [
     "backend.middleware.BodySizeLimitMiddleware",
     "backend.middleware.ErrorShapeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "backend.middleware.NotStoredMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
