@@ -13,7 +13,9 @@ Day-based rules read DailyRollup rows, kept exact by the same transaction before
   that already belongs to a qualifying run does not reopen an alert the care team just resolved:
   `craving_high` needs the entry's own craving ≥ the level (no other change can raise a day's
   maximum); `mood_low` needs the entry's own mood ≤ the level, or an edit that carries a mood (an
-  edit can lower a day's mean with a value above the level).
+  edit can lower a day's mean with a value above the level). An edit that moves an entry to another
+  journal day changes two days: the day it left is looked at too when the mood that left it was
+  above the level (only then can its going lower that day's mean to the level).
 - `craving_rising` looks at the trend now: the 7 journal days ending on the patient's current
   journal day against the 7 before, and fires when a written craving falls inside those 14 days.
   A window that ended weeks ago is history, not a reason to call the patient today; old days that
@@ -28,7 +30,7 @@ from decimal import Decimal
 from django.utils import timezone
 
 from accounts.models import Patient
-from journal.models import AlertRule, Assessment, EntryKind, EntryRevision, Instrument
+from journal.models import AlertRule, Assessment, Entry, EntryKind, EntryRevision, Instrument
 from journal.selectors.rollups import daily_rollups
 
 RISING_WINDOW_DAYS = 7
@@ -64,6 +66,38 @@ def _now(written: Written) -> datetime:
 
 def _live_entries(written: Written) -> list:
     return [entry for entry in written.entries if entry.deleted_at is None]
+
+
+def _previous_contents(written: Written) -> dict:
+    """What each edited entry held before this write: the revision the edit just wrote (version − 1),
+    by entry id. One query for all of them, shared by the rules; none for a write without edits."""
+    if "previous" not in written._cache:
+        versions = {entry.pk: entry.version - 1 for entry in _live_entries(written) if entry.version > 1}
+        revisions = (
+            EntryRevision.objects.filter(entry_id__in=versions, version__in=set(versions.values())).values_list(
+                "entry_id", "version", "content"
+            )
+            if versions
+            else []
+        )
+        written._cache["previous"] = {
+            entry_id: content for entry_id, version, content in revisions if versions[entry_id] == version
+        }
+    return written._cache["previous"]
+
+
+def _days_left(written: Written) -> list[tuple[date, Entry, dict]]:
+    """(journal day, entry, previous content) for each edit that moved an entry off a journal day."""
+    if "days_left" not in written._cache:
+        moves = []
+        for entry in _live_entries(written):
+            previous = _previous_contents(written).get(entry.pk)
+            if previous and previous.get("occurred_at"):
+                day = written.patient.journal_day(datetime.fromisoformat(previous["occurred_at"]))[0]
+                if day != entry.local_date:
+                    moves.append((day, entry, previous))
+        written._cache["days_left"] = moves
+    return written._cache["days_left"]
 
 
 def _evidence(written: Written, *, entry=None, assessment=None, **figures) -> dict:
@@ -125,17 +159,8 @@ def use_reported(written: Written) -> list[Firing]:
     — a corrected amount — is not a new lapse)."""
     uses = [entry for entry in _live_entries(written) if entry.kind == EntryKind.USE]
     edited = [entry for entry in uses if entry.version > 1]
-    was_use: set = set()
-    if edited:
-        # The revision an edit just wrote holds the content before it: one query for all of them.
-        versions = {entry.pk: entry.version - 1 for entry in edited}
-        was_use = {
-            entry_id
-            for entry_id, version, kind in EntryRevision.objects.filter(entry_id__in=versions).values_list(
-                "entry_id", "version", "content__kind"
-            )
-            if versions.get(entry_id) == version and kind == EntryKind.USE
-        }
+    previous = _previous_contents(written) if edited else {}
+    was_use = {entry_id for entry_id, content in previous.items() if content.get("kind") == EntryKind.USE}
     return [
         Firing(
             AlertRule.USE_REPORTED,
@@ -160,10 +185,10 @@ def _today(written: Written) -> date:
 
 
 def _rollups(written: Written) -> dict[date, tuple]:
-    """The patient's rollups around every day the write touched and over the 14 days that end
-    today: one query per write, shared by the day-based rules."""
+    """The patient's rollups around every day the write touched (those an edit moved an entry off
+    too) and over the 14 days that end today: one query per write, shared by the day-based rules."""
     if "rollups" not in written._cache:
-        days = {entry.local_date for entry in _live_entries(written)}
+        days = {entry.local_date for entry in _live_entries(written)} | {day for day, _, _ in _days_left(written)}
         if not days:
             written._cache["rollups"] = {}
         else:
@@ -232,7 +257,11 @@ def _mean(total, count) -> Decimal:
 def mood_low(written: Written) -> list[Firing]:
     clinic = written.patient.clinic
     level, span = clinic.alert_mood_low_level, clinic.alert_mood_low_days
-    triggers = [e for e in _live_entries(written) if e.mood is not None and (e.mood <= level or e.version > 1)]
+    # (day, entry): the entry could have brought that day's mean mood to the level
+    triggers = [
+        (e.local_date, e) for e in _live_entries(written) if e.mood is not None and (e.mood <= level or e.version > 1)
+    ]
+    triggers += [(day, e) for day, e, before in _days_left(written) if (before.get("mood") or 0) > level]
     if not triggers:
         return []
     rollups = _rollups(written)
@@ -246,13 +275,13 @@ def mood_low(written: Written) -> list[Firing]:
             AlertRule.MOOD_LOW,
             _evidence(
                 written,
-                entry=_latest_entry_of_run(triggers, run),
+                entry=max((e for day, e in triggers if day in run), key=lambda entry: entry.occurred_at),
                 days=[day.isoformat() for day in run],
                 day_mean=[round(float(_mean(rollups[d].mood_sum, rollups[d].mood_count)), 2) for d in run],
                 level=level,
             ),
         )
-        for run in _runs_through([e.local_date for e in triggers], span, qualifies)
+        for run in _runs_through([day for day, _ in triggers], span, qualifies)
     ]
 
 

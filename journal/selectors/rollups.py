@@ -1,7 +1,8 @@
 """Reading daily rollups (journal.models.DailyRollup): one patient's days, and sums over a window of
-days. Trends, the alert rules and the triage list all read rollups through here, as named tuples:
-a trend or a write reads up to 730 rows and a triage list ~15,000, where model instances would cost
-more than the queries."""
+days. Session trends, the alert rules and the triage list read rollups through here, as named
+tuples: a write reads a few dozen rows and a triage list ~15,000, where model instances would cost
+more than the queries. A range trend reads its rollups inside its one statement
+(journal.selectors.trends), in the same columns (ROLLUP_DAY_COLUMNS)."""
 
 from collections import namedtuple
 from collections.abc import Iterable
@@ -26,8 +27,8 @@ def mean(total: int, count: int) -> float | None:
 
 
 def fetch_patient_days(sql: str, patient: Patient, first: date, last: date) -> list[tuple]:
-    """Runs plain SQL whose parameters are (patient, first day, last day): the per-patient reads of
-    trends and rules, where building each query through the ORM cost more than PostgreSQL took."""
+    """Runs plain SQL whose parameters are (patient, first day, last day): for per-patient reads
+    where building each query through the ORM would cost more than PostgreSQL takes."""
     params = [column_value(Entry, "patient", patient.pk), *map(connection.ops.adapt_datefield_value, (first, last))]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

@@ -358,3 +358,47 @@ def test_a_paused_patient_fires_no_alert_but_still_gets_support(cast):
     _, support = phq9(cast.patient, answers_with(item9=2, total=10))
     assert not Alert.objects.exists()
     assert support["resources"][0]["phone"] == "988"
+
+
+# --- An edit that moves an entry to another day re-checks mood_low on the day it left ---------
+
+
+def test_moving_a_good_mood_off_a_day_fires_mood_low_there(cast):
+    log(cast.patient, days_ago=3, kind="check_in", craving=1, mood=1)
+    log(cast.patient, days_ago=2, kind="check_in", craving=1, mood=1)
+    good, _ = log(cast.patient, days_ago=2, hour=12, kind="check_in", craving=1, mood=7)  # day 2: mean 4
+    log(cast.patient, days_ago=1, kind="check_in", craving=1, mood=2)
+    assert alerts(cast.patient, "mood_low") == []
+    entry_update(patient=cast.patient, entry_id=good.id, changes={"occurred_at": at(6, 12)}, if_match=None)
+    evidence = the_alert(cast.patient, "mood_low").evidence[0]
+    assert evidence["days"] == ["2026-03-07", "2026-03-08", "2026-03-09"]
+    assert evidence["day_mean"] == [1.0, 1.0, 2.0]
+    assert evidence["entry"] == str(good.id)
+
+
+def test_moving_a_low_mood_off_a_day_does_not_fire_there(cast):
+    log(cast.patient, days_ago=3, kind="check_in", craving=1, mood=1)
+    low, _ = log(cast.patient, days_ago=2, kind="check_in", craving=1, mood=2)
+    log(cast.patient, days_ago=2, hour=12, kind="check_in", craving=1, mood=4)  # day 2: mean 3
+    log(cast.patient, days_ago=1, kind="check_in", craving=1, mood=2)
+    entry_update(patient=cast.patient, entry_id=low.id, changes={"occurred_at": at(9, 12), "mood": 5}, if_match=None)
+    assert alerts(cast.patient, "mood_low") == []
+
+
+def test_a_sync_that_moves_a_good_mood_off_a_day_fires(cast):
+    log(cast.patient, days_ago=3, kind="check_in", craving=1, mood=1)
+    log(cast.patient, days_ago=2, kind="check_in", craving=1, mood=1)
+    good, _ = log(cast.patient, days_ago=2, hour=12, kind="check_in", craving=1, mood=7)
+    log(cast.patient, days_ago=1, kind="check_in", craving=1, mood=2)
+    item = {
+        "data": {
+            "id": good.id,
+            "kind": "check_in",
+            "occurred_at": at(6, 12),
+            "craving": 1,
+            "mood": 7,
+            "base_version": good.version,
+        }
+    }
+    entries_sync(patient=cast.patient, items=[item])
+    assert the_alert(cast.patient, "mood_low").evidence[0]["days"] == ["2026-03-07", "2026-03-08", "2026-03-09"]
