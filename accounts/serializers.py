@@ -3,11 +3,12 @@ import zoneinfo
 from rest_framework import serializers
 
 from accounts.models import SUBSTANCES, AccessLog, Patient, PatientStatus, User
+from backend.api.fields import StrictCharField, StrictUUIDField, WallTimeField
 
 _ZONES = zoneinfo.available_timezones()
 
 
-class TimezoneField(serializers.CharField):
+class TimezoneField(StrictCharField):
     default_error_messages = {"invalid_timezone": "{value!r} is not an IANA time zone (e.g. Europe/Berlin)."}
 
     def to_internal_value(self, data):
@@ -18,8 +19,8 @@ class TimezoneField(serializers.CharField):
 
 
 class QuietHoursSerializer(serializers.Serializer):
-    start = serializers.TimeField(format="%H:%M", input_formats=["%H:%M"])
-    end = serializers.TimeField(format="%H:%M", input_formats=["%H:%M"])
+    start = WallTimeField()
+    end = WallTimeField()
 
     def validate(self, attrs):
         if attrs["start"] == attrs["end"]:
@@ -47,9 +48,9 @@ class SubstancesField(serializers.ListField):
 
 
 class LoginSerializer(serializers.Serializer):
-    email = serializers.CharField(max_length=254)
-    password = serializers.CharField(max_length=256, trim_whitespace=False)
-    otp = serializers.CharField(
+    email = StrictCharField(max_length=254)
+    password = StrictCharField(max_length=256, trim_whitespace=False)
+    otp = StrictCharField(
         max_length=10,
         required=False,
         allow_blank=True,
@@ -62,7 +63,7 @@ class LoginSerializer(serializers.Serializer):
 
 
 class RefreshSerializer(serializers.Serializer):
-    refresh = serializers.CharField(max_length=4096)
+    refresh = StrictCharField(max_length=4096)
 
 
 class TokenPairSerializer(serializers.Serializer):
@@ -71,10 +72,10 @@ class TokenPairSerializer(serializers.Serializer):
 
 
 class EnrollSerializer(serializers.Serializer):
-    code = serializers.CharField(max_length=64)
+    code = StrictCharField(max_length=64)
     email = serializers.EmailField(max_length=254)
-    password = serializers.CharField(max_length=256, trim_whitespace=False)
-    consent_version = serializers.CharField(max_length=32)
+    password = StrictCharField(max_length=256, trim_whitespace=False)
+    consent_version = StrictCharField(max_length=32)
 
 
 class ConsentSerializer(serializers.Serializer):
@@ -84,17 +85,17 @@ class ConsentSerializer(serializers.Serializer):
 
 
 class PasswordResetSerializer(serializers.Serializer):
-    email = serializers.CharField(max_length=254)
+    email = StrictCharField(max_length=254)
 
 
 class PasswordResetConfirmSerializer(serializers.Serializer):
-    token = serializers.CharField(max_length=200)
-    password = serializers.CharField(max_length=256, trim_whitespace=False)
+    token = StrictCharField(max_length=200)
+    password = StrictCharField(max_length=256, trim_whitespace=False)
 
 
 class PasswordChangeSerializer(serializers.Serializer):
-    current_password = serializers.CharField(max_length=256, trim_whitespace=False)
-    new_password = serializers.CharField(max_length=256, trim_whitespace=False)
+    current_password = StrictCharField(max_length=256, trim_whitespace=False)
+    new_password = StrictCharField(max_length=256, trim_whitespace=False)
 
 
 # --- Profile ------------------------------------------------------------------------------------
@@ -156,7 +157,7 @@ class MeSerializer(serializers.Serializer):
 
 
 class MeUpdateSerializer(serializers.Serializer):
-    display_name = serializers.CharField(max_length=120, min_length=1, required=False)
+    display_name = StrictCharField(max_length=120, min_length=1, required=False)
     timezone = TimezoneField(max_length=64, required=False)
     quiet_hours = QuietHoursSerializer(required=False, allow_null=True)
 
@@ -207,7 +208,7 @@ class EnrollmentSerializer(serializers.Serializer):
 
 
 class PatientCreateSerializer(serializers.Serializer):
-    display_name = serializers.CharField(max_length=120, min_length=1)
+    display_name = StrictCharField(max_length=120, min_length=1)
     timezone = TimezoneField(max_length=64)
     substances = SubstancesField(required=False, default=list)
 
@@ -221,14 +222,14 @@ class PatientCreatedSerializer(PatientSerializer):
 
 
 class PatientUpdateSerializer(serializers.Serializer):
-    display_name = serializers.CharField(max_length=120, min_length=1, required=False)
+    display_name = StrictCharField(max_length=120, min_length=1, required=False)
     timezone = TimezoneField(max_length=64, required=False)
     substances = SubstancesField(required=False)
     status = serializers.ChoiceField(choices=PatientStatus.choices, required=False)
 
 
 class CareTeamChangeSerializer(serializers.Serializer):
-    clinician = serializers.UUIDField()
+    clinician = StrictUUIDField()
 
 
 # --- Access log ---------------------------------------------------------------------------------

@@ -1,10 +1,32 @@
 """Strict input fields: the SPEC rejects what DRF's defaults would coerce ("5", 5.0, True, naive times)."""
 
 import math
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+
+
+class StrictCharField(serializers.CharField):
+    """A JSON string and nothing else: DRF's CharField would store 5 as "5" and 1.5 as "1.5"."""
+
+    default_error_messages = {"invalid": "Text is required (not a number or true/false)."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictUUIDField(serializers.UUIDField):
+    """A UUID written as a JSON string: DRF's UUIDField reads the integer 5 (and false) as a UUID."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
 
 
 class StrictIntegerField(serializers.IntegerField):
@@ -60,5 +82,24 @@ class StrictDateField(serializers.DateField):
 
     def to_internal_value(self, value):
         if not isinstance(value, str) or len(value) != 10:
+            self.fail("invalid")
+        return super().to_internal_value(value)
+
+
+_HH_MM = re.compile(r"\d{2}:\d{2}")
+
+
+# Not OpenAPI's `format: time`: that is RFC 3339's full-time, with seconds and an offset.
+@extend_schema_field({"type": "string", "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9]$", "example": "20:00"})
+class WallTimeField(serializers.TimeField):
+    """A local wall-clock time, exactly "HH:MM" (00:00–23:59)."""
+
+    default_error_messages = {"invalid": "A time HH:MM (00:00–23:59) is required."}
+
+    def __init__(self, **kwargs):
+        super().__init__(format="%H:%M", input_formats=["%H:%M"], **kwargs)
+
+    def to_internal_value(self, value):
+        if not isinstance(value, str) or not _HH_MM.fullmatch(value):
             self.fail("invalid")
         return super().to_internal_value(value)

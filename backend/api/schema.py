@@ -36,6 +36,15 @@ _DESCRIPTIONS = {
 
 
 class AutoSchema(SpectacularAutoSchema):
+    def _get_parameters(self):
+        parameters = super()._get_parameters()
+        for parameter in parameters:
+            # `?status=` is how an HTML form sends a field left empty; every optional query
+            # parameter takes it as not given (DRF serializers' rule for form-encoded data).
+            if parameter["in"] == "query" and not parameter.get("required"):
+                parameter["allowEmptyValue"] = True
+        return parameters
+
     def _error_statuses(self) -> set[str]:
         statuses = {"400", "426", "429", "500"}
         public = all(isinstance(p, AllowAny) for p in self.view.get_permissions())

@@ -43,7 +43,7 @@ class StreamingExportView(APIView):
         return JSONRenderer(), JSONRenderer.media_type
 
     def export_format(self, request) -> str:
-        chosen = request.query_params.get("format", self.formats[0])
+        chosen = request.query_params.get("format") or self.formats[0]
         if chosen not in self.formats:
             raise ValidationError({"format": [f"Choose one of: {', '.join(self.formats)}."]}, code="invalid_choice")
         return chosen

@@ -2,6 +2,7 @@
 
 from rest_framework import serializers
 
+from backend.api.fields import StrictCharField
 from journal.models import AlertRule, AlertSeverity, AlertStatus
 
 NOTE_MAX = 2000
@@ -49,8 +50,8 @@ class AlertFilterSerializer(serializers.Serializer):
 
 
 class AlertAcknowledgeSerializer(serializers.Serializer):
-    note = serializers.CharField(max_length=NOTE_MAX, allow_blank=True, required=False, default="")
+    note = StrictCharField(max_length=NOTE_MAX, allow_blank=True, required=False, default="")
 
 
 class AlertResolveSerializer(serializers.Serializer):
-    note = serializers.CharField(max_length=NOTE_MAX, help_text="How it was resolved; encrypted at rest.")
+    note = StrictCharField(max_length=NOTE_MAX, help_text="How it was resolved; encrypted at rest.")

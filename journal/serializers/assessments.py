@@ -6,7 +6,7 @@ from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 
-from backend.api.fields import StrictDateTimeField, StrictIntegerField
+from backend.api.fields import StrictDateTimeField, StrictIntegerField, StrictUUIDField
 from journal.instruments import instrument
 from journal.models import Assessment, Instrument
 from journal.serializers.entries import SupportSerializer  # one `Support` component in the schema
@@ -15,15 +15,6 @@ from journal.serializers.entries import SupportSerializer  # one `Support` compo
 FUTURE_TOLERANCE = timedelta(minutes=5)
 BEFORE_ENROLLMENT_LIMIT = timedelta(days=30)
 MAX_ANSWERS = 100  # bounds the work on a hostile list; every real instrument is far below
-
-
-class StrictUUIDField(serializers.UUIDField):
-    """A UUID in a JSON string: DRF would also turn an integer into UUID(int=...)."""
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
 
 
 def _instrument_field(**kwargs) -> serializers.ChoiceField:

@@ -6,7 +6,13 @@ from rest_framework import serializers
 
 from accounts.models import SUBSTANCES
 from accounts.serializers import CrisisResourceSerializer
-from backend.api.fields import StrictDateTimeField, StrictIntegerField, StrictNumberField
+from backend.api.fields import (
+    StrictCharField,
+    StrictDateTimeField,
+    StrictIntegerField,
+    StrictNumberField,
+    StrictUUIDField,
+)
 from journal.models import COPING, TRIGGERS, EntryKind, EntryRevision
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
@@ -82,7 +88,7 @@ class EntryInputSerializer(serializers.Serializer):
     """What a phone may send for an entry. Server-owned fields are not fields here, so they are
     never taken from a body."""
 
-    id = serializers.UUIDField(required=False)
+    id = StrictUUIDField(required=False)
     kind = serializers.ChoiceField(choices=EntryKind.choices)
     occurred_at = StrictDateTimeField()
     craving = _scale()
@@ -90,11 +96,11 @@ class EntryInputSerializer(serializers.Serializer):
     anxiety = _scale()
     sleep_hours = SleepHoursField(required=False, allow_null=True)
     substance = serializers.ChoiceField(choices=SUBSTANCES, required=False, allow_null=True)
-    amount = serializers.CharField(max_length=100, required=False, allow_blank=True, trim_whitespace=False)
+    amount = StrictCharField(max_length=100, required=False, allow_blank=True, trim_whitespace=False)
     triggers = VocabularyListField(TRIGGERS)
     coping = VocabularyListField(COPING)
-    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, trim_whitespace=False)
-    prompt_id = serializers.UUIDField(required=False, allow_null=True)
+    note = StrictCharField(max_length=2000, required=False, allow_blank=True, trim_whitespace=False)
+    prompt_id = StrictUUIDField(required=False, allow_null=True)
 
     def validate(self, attrs):
         if not self.partial:

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
-from backend.api.fields import StrictDateTimeField, StrictIntegerField, StrictNumberField
+from backend.api.fields import StrictCharField, StrictDateTimeField, StrictIntegerField, StrictNumberField
 from journal.models import KetamineRoute, SessionKind
 
 
@@ -30,7 +30,7 @@ class SessionSerializer(serializers.Serializer):
         required=False,
         help_text="Ketamine sessions only; at most one decimal.",
     )
-    notes = serializers.CharField(
+    notes = StrictCharField(
         max_length=5000, allow_blank=True, required=False, help_text="Clinician-only; encrypted at rest."
     )
     created_at = serializers.DateTimeField(read_only=True)

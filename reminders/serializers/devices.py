@@ -3,22 +3,14 @@
 from django.core.validators import RegexValidator
 from rest_framework import serializers
 
+from backend.api.fields import StrictCharField
 from reminders.models import Platform
-
-
-class PushTokenField(serializers.CharField):
-    """A JSON string: DRF's CharField would turn a number into one."""
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
 
 
 class DeviceRegisterSerializer(serializers.Serializer):
     platform = serializers.ChoiceField(choices=Platform.choices)
     # FCM registration tokens and APNs device tokens: letters, digits and a little punctuation.
-    token = PushTokenField(
+    token = StrictCharField(
         min_length=1,
         max_length=512,
         trim_whitespace=False,

@@ -2,12 +2,10 @@
 against instrument and message, time or window, window length) are the service's, so a PATCH is
 checked as the schedule will be stored."""
 
-import re
-
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from backend.api.fields import StrictIntegerField
+from backend.api.fields import StrictCharField, StrictIntegerField, WallTimeField
 from journal.models import Instrument
 from reminders.models import WEEKDAYS, ScheduleKind
 from reminders.services.schedules import (
@@ -17,22 +15,6 @@ from reminders.services.schedules import (
     MESSAGE_MAX_LENGTH,
     SCHEDULE_WINDOW_MIN_GAP_MINUTES,
 )
-
-_HH_MM = re.compile(r"\d{2}:\d{2}")
-
-
-class WallTimeField(serializers.TimeField):
-    """A local wall-clock time, exactly "HH:MM" (00:00–23:59)."""
-
-    default_error_messages = {"invalid": "A time HH:MM (00:00–23:59) is required."}
-
-    def __init__(self, **kwargs):
-        super().__init__(format="%H:%M", input_formats=["%H:%M"], **kwargs)
-
-    def to_internal_value(self, value):
-        if not isinstance(value, str) or not _HH_MM.fullmatch(value):
-            self.fail("invalid")
-        return super().to_internal_value(value)
 
 
 class StrictBooleanField(serializers.BooleanField):
@@ -63,7 +45,7 @@ class ScheduleWriteSerializer(serializers.Serializer):
     instrument = serializers.ChoiceField(
         choices=Instrument.choices, allow_null=True, required=False, help_text="Required for `assessment`, else null."
     )
-    message = serializers.CharField(
+    message = StrictCharField(
         max_length=MESSAGE_MAX_LENGTH,
         allow_blank=True,
         required=False,
@@ -93,7 +75,7 @@ class ScheduleSerializer(serializers.Serializer):
     instrument = serializers.ChoiceField(choices=Instrument.choices, allow_null=True, read_only=True)
     message = serializers.CharField(read_only=True)
     days = serializers.ListField(child=serializers.ChoiceField(choices=WEEKDAYS), read_only=True)
-    time = serializers.TimeField(format="%H:%M", allow_null=True, read_only=True, help_text="Local HH:MM, or null.")
+    time = WallTimeField(allow_null=True, read_only=True, help_text="Local HH:MM, or null.")
     window = serializers.SerializerMethodField(help_text="{start, end} local HH:MM, or null.")
     expires_after_minutes = serializers.IntegerField(read_only=True)
     enabled = serializers.BooleanField(read_only=True)

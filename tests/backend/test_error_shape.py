@@ -162,3 +162,37 @@ def test_request_id_is_echoed(db):
     assert response["X-Request-ID"] == "abc12345-trace"
     generated = Client().get("/healthz", HTTP_X_REQUEST_ID="bad id with spaces")["X-Request-ID"]
     assert len(generated) == 32
+
+
+# --- Found by the schema fuzzer (tests/fuzz): list parameters the schema declares -----------------
+
+
+@pytest.mark.parametrize("url", ["/api/v1/entries/", "/api/v1/reminders/", "/api/v1/me/access-log/"])
+def test_an_unreadable_cursor_is_a_400_not_a_404(clients, url):
+    response = clients.patient.get(url, {"cursor": "not-a-cursor"})
+    assert response.status_code == 400
+    assert response.json()["error"]["field_codes"] == {"cursor": ["invalid_cursor"]}
+
+
+@pytest.mark.parametrize("page_size", ["x", "0", "-3", "2.5", "9" * 5000])
+def test_a_page_size_that_is_not_a_whole_number_is_a_400(clients, page_size):
+    response = clients.patient.get("/api/v1/entries/", {"page_size": page_size})
+    assert response.status_code == 400
+    assert response.json()["error"]["field_codes"] == {"page_size": ["invalid"]}
+
+
+def test_an_empty_or_oversized_page_size_gives_the_default_and_the_cap(clients):
+    assert clients.patient.get("/api/v1/entries/", {"page_size": ""}).status_code == 200
+    assert clients.patient.get("/api/v1/entries/", {"page_size": "5000"}).status_code == 200
+
+
+def test_the_schema_says_what_lists_and_times_accept(db):
+    schema = APIClient().get("/api/schema/", {"format": "json"}).json()
+    parameters = {p["name"]: p for p in schema["paths"]["/api/v1/entries/"]["get"]["parameters"]}
+    # `?kind=` is how a form sends a field left empty: every optional query parameter takes it as absent.
+    assert all(p.get("allowEmptyValue") for p in parameters.values())
+    assert parameters["page_size"]["schema"] == {"type": "integer", "minimum": 1}
+    # "20:00" is not an OpenAPI `format: time` (that needs seconds and an offset).
+    components = schema["components"]["schemas"]
+    for time in (components["Schedule"]["properties"]["time"], components["QuietHours"]["properties"]["start"]):
+        assert "format" not in json.dumps(time) and "pattern" in json.dumps(time)

@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from journal.models import COPING, TRIGGERS
+from tests.timeutil import iso_ago
 
 pytestmark = pytest.mark.django_db
 
@@ -117,3 +118,35 @@ def test_profile_and_auth_never_500(clients, payload):
     _assert_clear_answer(send(clients.patient, "patch", "/api/v1/me/", payload))
     for url in ("/api/v1/auth/token/", "/api/v1/auth/enroll/", "/api/v1/auth/token/refresh/"):
         _assert_clear_answer(send(clients.anonymous, "post", url, payload))
+
+
+# --- Found by the schema fuzzer (tests/fuzz): text and ids are JSON strings, nothing else -------
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("note", 0), ("note", 1.5), ("amount", 7), ("prompt_id", False), ("prompt_id", 5), ("id", 12345)],
+)
+def test_entry_text_and_ids_must_be_json_strings(clients, field, value):
+    # DRF would have stored 0 as the note "0" and read false as the UUID 00000000-0000-…
+    payload = {"kind": "craving", "craving": 3, "occurred_at": iso_ago(hours=1), field: value}
+    response = send(clients.patient, "post", "/api/v1/entries/", payload)
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["field_codes"] == {field: ["invalid"]}
+
+
+def test_session_and_alert_notes_must_be_json_strings(cast, clients):
+    sessions = f"/api/v1/patients/{cast.patient.id}/sessions/"
+    session = {"kind": "psychotherapy", "starts_at": iso_ago(days=2), "duration_minutes": 50, "notes": 0}
+    assert send(clients.clinician, "post", sessions, session).json()["error"]["field_codes"] == {"notes": ["invalid"]}
+    send(
+        clients.patient,
+        "post",
+        "/api/v1/entries/",
+        {"kind": "use", "substance": "alcohol", "occurred_at": "2026-11-28T08:00:00Z"},
+    )
+    alert = clients.clinician.get("/api/v1/alerts/").json()["results"][0]
+    for step in ("acknowledge", "resolve"):
+        response = send(clients.clinician, "post", f"/api/v1/alerts/{alert['id']}/{step}/", {"note": 0})
+        assert response.status_code == 400, response.content
+        assert response.json()["error"]["field_codes"] == {"note": ["invalid"]}

@@ -80,6 +80,12 @@ def test_unknown_format_is_400(clients):
     assert clients.patient.get("/api/v1/me/export/", {"format": "xml"}).status_code == 400
 
 
+def test_an_empty_format_is_the_default(clients):
+    # Found by the schema fuzzer: `?format=` is a form's empty field, which every list takes as absent.
+    response = clients.patient.get("/api/v1/me/export/", {"format": ""})
+    assert response.status_code == 200 and response["Content-Type"].startswith("application/json")
+
+
 def test_export_is_for_patients(clients):
     assert clients.clinician.get("/api/v1/me/export/").status_code == 403
     assert clients.anonymous.get("/api/v1/me/export/").status_code == 401
