@@ -110,19 +110,21 @@ def entry(kind: str = "craving") -> dict:
 
 @dataclass
 class Phone:
-    """Posts entries one after another and remembers each answer: (entry id, status, seconds, body)."""
+    """Posts entries one after another and remembers each answer: (entry id, status, seconds, body,
+    sent, answered), the last two on the monotonic clock."""
 
     base: str
     token: str
-    answers: list[tuple[str, int, float, dict]] = field(default_factory=list)
+    answers: list[tuple[str, int, float, dict, float, float]] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
     def post(self, kind: str = "craving") -> tuple[int, dict]:
         item = entry(kind)
-        started = time.perf_counter()
+        sent = time.monotonic()
         status, body = request(self.base, "POST", "/api/v1/entries/", item, self.token)
-        self.answers.append((item["id"], status, time.perf_counter() - started, body))
+        answered = time.monotonic()
+        self.answers.append((item["id"], status, answered - sent, body, sent, answered))
         return status, body
 
     def start(self, pause: float = 0.02) -> None:
@@ -142,4 +144,4 @@ class Phone:
             self._thread.join(timeout=60)
 
     def accepted(self) -> list[str]:
-        return [entry_id for entry_id, status, _, _ in self.answers if status in (200, 201)]
+        return [answer[0] for answer in self.answers if answer[1] in (200, 201)]
