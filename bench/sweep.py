@@ -598,10 +598,22 @@ def run(*, env: dict, quick: bool, log, beat: bool = True) -> dict:
     return figures
 
 
+def _rss_row(before_mb: float, by_published: dict) -> str:
+    """The sweeper's RSS before and at its first and last marks; a sweep finished within one batch
+    (--quick) leaves no marks, and says so."""
+    marks = sorted(by_published, key=int)
+    if not marks:
+        return f"| sweeper RSS before the sweep | {before_mb:.0f} MB (one batch: no marks during it) | flat | |"
+    first, last = marks[0], marks[-1]
+    return (
+        f"| sweeper RSS before / at {int(first):,} / at {int(last):,} claimed | "
+        f"{before_mb:.0f} / {by_published[first]:.0f} / {by_published[last]:.0f} MB | flat | |"
+    )
+
+
 def report(r: dict) -> str:
     """The markdown section for var/bench/report.md."""
     rss = r["sweeper_rss_by_published"]
-    marks = sorted(rss, key=int)
     lines = [
         "## Reminder sweep (issue 4)",
         "",
@@ -615,8 +627,7 @@ def report(r: dict) -> str:
         + ("pass" if r["budget_met"] else "**MISSED**")
         + " |",
         f"| of which claim SQL / publishing | {r['claim_sql_seconds']:.1f} s / {r['publish_seconds']:.1f} s | | |",
-        f"| sweeper RSS before / at {int(marks[0]):,} / at {int(marks[-1]):,} claimed | "
-        f"{r['sweeper_rss_before_sweep_mb']:.0f} / {rss[marks[0]]:.0f} / {rss[marks[-1]]:.0f} MB | flat | |",
+        _rss_row(r["sweeper_rss_before_sweep_mb"], rss),
         f"| claim query uses `prompt_due` | {'yes' if r['index_used'] else '**no**'} | index scan | |",
         f"| drain through the worker | {r['sent']:,} sent in {r['drain_seconds']:.0f} s "
         f"({r['sends_per_s']:.0f}/s) | reported | |",
