@@ -3,7 +3,7 @@ import uuid
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.authentication import JWTAuthentication
 
-from accounts.models import SignIn
+from accounts.selectors import live_sign_in
 
 
 class SignInJWTAuthentication(JWTAuthentication):
@@ -18,18 +18,9 @@ class SignInJWTAuthentication(JWTAuthentication):
             sign_in_id = uuid.UUID(str(validated_token.get("sid")))
         except ValueError:
             raise AuthenticationFailed("Token is not valid.", code="not_authenticated") from None
-        try:
-            # get(), not first(): no ORDER BY to build or sort; this runs on every API request.
-            sign_in = SignIn.objects.select_related("user", "user__clinic", "user__patient").get(
-                id=sign_in_id, revoked_at__isnull=True, user__is_active=True
-            )
-        except SignIn.DoesNotExist:
-            sign_in = None
+        sign_in = live_sign_in(sign_in_id)
         if sign_in is None or str(sign_in.user_id) != str(validated_token.get("user_id")):
             raise AuthenticationFailed("This sign-in has ended.", code="not_authenticated")
         user = sign_in.user
         user.sign_in = sign_in
-        patient = getattr(user, "patient", None) if user.is_patient else None
-        if patient is not None and patient.clinic_id == user.clinic_id:
-            patient.clinic = user.clinic  # already loaded: the alert rules read the clinic's thresholds
         return user

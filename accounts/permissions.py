@@ -1,12 +1,11 @@
 """Who may use which route (SPEC §3). Checked before any lookup, so a patient token on a
 clinician route learns nothing about what exists."""
 
-from django.shortcuts import get_object_or_404
+from django.http import Http404
 from rest_framework.permissions import BasePermission
 
 from accounts.models import AccessAction, Patient
-from accounts.selectors import patients_visible_to
-from accounts.services import access_log_record
+from accounts.services import care_team_patient_logged
 
 
 class IsPatient(BasePermission):
@@ -53,8 +52,9 @@ class CareTeamPatientMixin:
 
     def get_patient(self) -> Patient:
         if getattr(self, "_patient", None) is None:
-            patient = get_object_or_404(patients_visible_to(self.request.user), pk=self.kwargs["patient_id"])
             action = self.access_action or _ACTION_BY_METHOD.get(self.request.method, AccessAction.VIEW)
-            access_log_record(self.request, patients=[patient], action=action)
+            patient = care_team_patient_logged(self.request, patient_id=self.kwargs["patient_id"], action=action)
+            if patient is None:
+                raise Http404("No Patient matches the given query.")
             self._patient = patient
         return self._patient

@@ -5,6 +5,7 @@ import hmac
 import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
+from functools import cache
 
 import django_otp
 from django.conf import settings
@@ -31,6 +32,7 @@ from accounts.models import (
     SignIn,
     User,
 )
+from accounts.selectors import PATIENT_ROW, care_team_patient_sql, patients_visible_to
 from accounts.tokens import InvalidToken, TokenPair, pair_for, read_refresh
 from backend import hooks
 from backend.api.client import client_ip, user_agent
@@ -492,6 +494,45 @@ def care_team_remove(*, patient: Patient, clinician_id) -> None:
 
 
 # --- Access log ---------------------------------------------------------------------------------
+
+
+@cache
+def _care_team_patient_logged_sql() -> str:
+    quote = connection.ops.quote_name
+    log = AccessLog._meta
+    columns = ", ".join(quote(log.get_field(name).column) for name in _ACCESS_LOG_COLUMNS)
+    # A data-modifying WITH runs once whether or not the outer SELECT reads it (PostgreSQL).
+    return (
+        f"WITH p AS ({care_team_patient_sql()}), "  # noqa: S608 - names from the models
+        f"logged AS (INSERT INTO {quote(log.db_table)} ({columns}) SELECT %s, %s, p.id, %s, %s, %s, %s FROM p) "
+        "SELECT * FROM p"
+    )
+
+
+_ACCESS_LOG_COLUMNS = ("at", "actor", "patient", "action", "path", "ip", "user_agent")
+
+
+def care_team_patient_logged(request, *, patient_id, action: str) -> Patient | None:
+    """The patient if the signed-in clinician is on their care team, with this request's access-log
+    row written (SPEC §11); None, and no row, otherwise.
+
+    Every care-team read pays this before its own work, so on PostgreSQL the check and the row are
+    one statement: as a queryset and a bulk insert they cost more than the 365-day trend they guard
+    (bench/insight.py measures that floor)."""
+    user = request.user
+    if not getattr(user, "is_clinician", False):
+        return None
+    if connection.vendor != "postgresql":  # SQLite (the embedded demo) has no INSERT inside WITH
+        patient = patients_visible_to(user).filter(pk=patient_id).first()
+        if patient is not None:
+            access_log_record(request, patients=[patient], action=action)
+        return patient
+    path, ip, agent = request.get_full_path()[:500], client_ip(request), user_agent(request)
+    with connection.cursor() as cursor:
+        params = [patient_id, user.clinic_id, user.pk, timezone.now(), user.pk, action, path, ip, agent]
+        cursor.execute(_care_team_patient_logged_sql(), params)
+        row = cursor.fetchone()
+    return None if row is None else PATIENT_ROW.load(row)
 
 
 def access_log_record(request, *, patients, action: str) -> None:

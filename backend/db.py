@@ -51,3 +51,49 @@ def column_value(model: type[Model], field_name: str, value):
     """A value in the database form of one of a model's columns, for raw SQL parameters: a uuid
     stays a uuid on PostgreSQL but is hex text on SQLite, whose driver refuses uuid objects."""
     return model._meta.get_field(field_name).get_db_prep_value(value, connections["default"])
+
+
+class RowLoader:
+    """Model instances from the columns of a hand-written SELECT, converted as the ORM converts
+    them (SQLite's uuid text and integer booleans, JSON, encrypted fields): for the few hot reads
+    whose queryset costs more to build and compile than the database takes to answer it.
+
+    `columns(alias)` is the model's concrete columns in field order, for the SELECT list;
+    `load(values)` takes exactly that many values and returns the instance (None when the primary
+    key is NULL, as a LEFT JOIN gives for a missing row)."""
+
+    def __init__(self, model: type[Model], using: str = "default"):
+        self.model = model
+        self.using = using
+        self.fields = model._meta.concrete_fields
+        self.width = len(self.fields)
+        self._pk_index = self.fields.index(model._meta.pk)
+        self._converters: list[tuple] | None = None
+
+    def columns(self, alias: str) -> str:
+        quote = connections[self.using].ops.quote_name
+        return ", ".join(f"{alias}.{quote(field.column)}" for field in self.fields)
+
+    def _field_converters(self) -> list[tuple]:
+        """Per field: its column expression and the converters the compiler would apply to it."""
+        if self._converters is None:
+            connection = connections[self.using]
+            converters = []
+            for field in self.fields:
+                column = field.get_col(self.model._meta.db_table)
+                converters.append(
+                    (column, connection.ops.get_db_converters(column) + column.get_db_converters(connection))
+                )
+            self._converters = converters
+        return self._converters
+
+    def load(self, values) -> Model | None:
+        if values[self._pk_index] is None:
+            return None
+        connection = connections[self.using]
+        converted = []
+        for (column, converters), value in zip(self._field_converters(), values, strict=True):
+            for converter in converters:
+                value = converter(value, column, connection)
+            converted.append(value)
+        return self.model.from_db(self.using, [field.attname for field in self.fields], converted)
