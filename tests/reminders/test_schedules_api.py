@@ -294,6 +294,6 @@ def test_list_queries_do_not_grow_with_the_schedules(cast, clients, django_asser
     # Patient: the sign-in (with user and patient), the page of schedules.
     with django_assert_num_queries(2):
         clients.patient.get(OWN)
-    # Clinician: the sign-in, the patient through the care team, the access-log row, the page.
-    with django_assert_num_queries(4):
+    # Clinician: the sign-in, the patient through the care team with its access-log row, the page.
+    with django_assert_num_queries(3):
         clients.clinician.get(_care_url(cast.patient))
