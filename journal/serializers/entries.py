@@ -2,6 +2,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.utils import timezone
+from drf_spectacular.utils import PolymorphicProxySerializer
 from rest_framework import serializers
 
 from accounts.models import SUBSTANCES
@@ -204,13 +205,22 @@ class SyncResponseSerializer(serializers.Serializer):
     support = SupportSerializer(required=False)
 
 
-class ChangeSerializer(serializers.Serializer):
+class TombstoneSerializer(serializers.Serializer):
+    """A deleted entry in the changes feed: its id and `deleted: true`, nothing of its content."""
+
     id = serializers.UUIDField()
-    deleted = serializers.BooleanField(required=False)
+    deleted = serializers.BooleanField(help_text="Always true.")
 
 
 class ChangesResponseSerializer(serializers.Serializer):
-    results = EntrySerializer(many=True, help_text="Changed entries; deleted ones as {id, deleted: true}.")
+    # Documents the feed's two shapes (oneOf): the view builds the list itself.
+    results = PolymorphicProxySerializer(
+        component_name="EntryChange",
+        serializers=[EntrySerializer, TombstoneSerializer],
+        resource_type_field_name=None,
+        many=True,
+        help_text="Changed entries; deleted ones as {id, deleted: true}.",
+    )
     cursor = serializers.CharField()
     has_more = serializers.BooleanField()
 

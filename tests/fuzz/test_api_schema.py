@@ -12,7 +12,7 @@ zone, an entry in the future, a used enrollment code, a wrong password).
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, seed, settings
 from schemathesis.core.parameters import ParameterLocation
 
 from backend.wsgi import application
@@ -59,8 +59,14 @@ def test_api(case, role, world, in_process_requests):
 Workflow = schema.as_state_machine()
 
 
+# Fixed seeds keep CI's verdict reproducible; several of them walk more sequences. Seed 3 found the
+# changes feed's tombstones missing from its schema. To explore, run with other seeds added here.
+WALK_SEEDS = [1, 2, 3, 20260311]
+
+
+@pytest.mark.parametrize("walk_seed", WALK_SEEDS)
 @pytest.mark.parametrize("role", ROLES)
-def test_stateful_workflows(role, world, in_process_requests):
+def test_stateful_workflows(role, walk_seed, world, in_process_requests):
     """Sequences of calls along the inferred links: what one answer returns, the next one uses."""
     headers = _bearer(world.tokens[role])
 
@@ -75,11 +81,10 @@ def test_stateful_workflows(role, world, in_process_requests):
                 response, additional_checks=additional_checks, headers=kwargs["headers"], transport_kwargs=kwargs
             )
 
-    SignedIn.run(
+    seed(walk_seed)(SignedIn).run(
         settings=settings(
             max_examples=15,
             stateful_step_count=8,
-            derandomize=True,
             database=None,
             deadline=None,
             suppress_health_check=list(HealthCheck),
