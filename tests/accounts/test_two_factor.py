@@ -2,19 +2,16 @@
 clinician who has set up an authenticator app sends its current code; with DASHBOARD_REQUIRE_2FA on,
 every clinician must have set one up (on the dashboard). Patients never send a code."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 import time_machine
 from django.conf import settings as django_settings
 from django.test import Client
-from django_otp.oath import totp
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import LoginAttempt
 from tests.factories import PASSWORD, ClinicianFactory
-
-NOW = datetime(2026, 6, 15, 16, 0, 5, tzinfo=UTC)  # 5 s into a 30-second time step
+from tests.totp import NOW, totp_code, totp_device
 
 pytestmark = pytest.mark.django_db
 
@@ -28,14 +25,6 @@ def _frozen():
 @pytest.fixture
 def required(settings):
     settings.DASHBOARD_REQUIRE_2FA = True
-
-
-def _device(user) -> TOTPDevice:
-    return TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
-
-
-def _code(device: TOTPDevice) -> str:
-    return f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits):06d}"
 
 
 def _sign_in(email: str, password: str = PASSWORD, **extra):
@@ -65,20 +54,20 @@ def test_when_required_a_clinician_without_an_app_is_told_to_set_it_up_on_the_da
 @pytest.mark.parametrize("require", [False, True], ids=["optional", "required"])
 def test_a_clinician_with_an_app_must_send_its_code(cast, settings, require):
     settings.DASHBOARD_REQUIRE_2FA = require
-    device = _device(cast.clinician)
+    device = totp_device(cast.clinician)
     missing = _sign_in(cast.clinician.email)
     assert missing.status_code == 401
     assert _error(missing) == "otp_required"
     assert _error(_sign_in(cast.clinician.email, otp="")) == "otp_required"
 
-    response = _sign_in(cast.clinician.email, otp=_code(device))
+    response = _sign_in(cast.clinician.email, otp=totp_code(device))
     assert response.status_code == 200, response.content
     assert response.json()["user"]["email"] == cast.clinician.email
 
 
 def test_a_wrong_code_is_refused(cast, required, _frozen):
-    device = _device(cast.clinician)
-    wrong = f"{(int(_code(device)) + 1) % 1_000_000:06d}"
+    device = totp_device(cast.clinician)
+    wrong = f"{(int(totp_code(device)) + 1) % 1_000_000:06d}"
     response = _sign_in(cast.clinician.email, otp=wrong)
     assert response.status_code == 401
     assert _error(response) == "otp_invalid"
@@ -87,19 +76,19 @@ def test_a_wrong_code_is_refused(cast, required, _frozen):
 
 
 def test_a_code_works_once(cast, required, _frozen):
-    device = _device(cast.clinician)
-    code = _code(device)
+    device = totp_device(cast.clinician)
+    code = totp_code(device)
     assert _sign_in(cast.clinician.email, otp=code).status_code == 200
     replayed = _sign_in(cast.clinician.email, otp=code)
     assert replayed.status_code == 401
     assert _error(replayed) == "otp_invalid"
 
     _frozen.shift(30)  # the next time step: its code is new
-    assert _sign_in(cast.clinician.email, otp=_code(device)).status_code == 200
+    assert _sign_in(cast.clinician.email, otp=totp_code(device)).status_code == 200
 
 
 def test_a_wrong_password_says_the_same_whether_or_not_the_account_uses_two_factor(cast, required):
-    _device(cast.clinician)
+    totp_device(cast.clinician)
     with_app = _sign_in(cast.clinician.email, "wrong-password", otp="123456")
     unknown = _sign_in("nobody@example.org", "wrong-password", otp="123456")
     assert with_app.status_code == unknown.status_code == 401
@@ -111,56 +100,56 @@ def test_a_wrong_password_says_the_same_whether_or_not_the_account_uses_two_fact
 
 
 def test_right_after_a_wrong_code_django_otp_makes_the_next_one_wait(cast, required, _frozen):
-    device = _device(cast.clinician)
-    assert _error(_sign_in(cast.clinician.email, otp="000000" if _code(device) != "000000" else "111111")) == (
+    device = totp_device(cast.clinician)
+    assert _error(_sign_in(cast.clinician.email, otp="000000" if totp_code(device) != "000000" else "111111")) == (
         "otp_invalid"
     )
-    hurried = _sign_in(cast.clinician.email, otp=_code(device))
+    hurried = _sign_in(cast.clinician.email, otp=totp_code(device))
     assert hurried.status_code == 429
     assert int(hurried["Retry-After"]) >= 1
     _frozen.shift(2)
-    assert _sign_in(cast.clinician.email, otp=_code(device)).status_code == 200
+    assert _sign_in(cast.clinician.email, otp=totp_code(device)).status_code == 200
 
 
 def test_missing_and_wrong_codes_count_towards_the_lockout(cast, required, _frozen):
-    device = _device(cast.clinician)
+    device = totp_device(cast.clinician)
     assert _error(_sign_in(cast.clinician.email)) == "otp_required"
     for _ in range(django_settings.LOGIN_MAX_FAILURES - 1):
         _frozen.shift(60)  # past django-otp's own growing wait: only the account lockout is at work
-        code = _code(device)
+        code = totp_code(device)
         assert _error(_sign_in(cast.clinician.email, otp=f"{(int(code) + 7) % 1_000_000:06d}")) == "otp_invalid"
     _frozen.shift(60)
-    locked = _sign_in(cast.clinician.email, otp=_code(device))
+    locked = _sign_in(cast.clinician.email, otp=totp_code(device))
     assert locked.status_code == 429
     assert _error(locked) == "throttled"
 
 
 def test_a_successful_sign_in_with_a_code_clears_the_failure_count(cast, required):
-    device = _device(cast.clinician)
+    device = totp_device(cast.clinician)
     assert _sign_in(cast.clinician.email).status_code == 401
     assert LoginAttempt.objects.exists()
-    assert _sign_in(cast.clinician.email, otp=_code(device)).status_code == 200
+    assert _sign_in(cast.clinician.email, otp=totp_code(device)).status_code == 200
     assert not LoginAttempt.objects.exists()
 
 
 def test_patients_never_need_a_code(cast, required):
     assert _sign_in(cast.patient.user.email).status_code == 200
     # Even with an app somehow attached (the admin could add one), a patient signs in with a password.
-    _device(cast.patient.user)
+    totp_device(cast.patient.user)
     assert _sign_in(cast.patient.user.email).status_code == 200
 
 
 def test_spaces_inside_a_code_are_ignored(cast, required):
-    device = _device(cast.clinician)
-    code = _code(device)
+    device = totp_device(cast.clinician)
+    code = totp_code(device)
     assert _sign_in(cast.clinician.email, otp=f"{code[:3]} {code[3:]}").status_code == 200
 
 
 def test_an_inactive_clinician_with_an_app_gets_the_plain_refusal(cast, required):
-    device = _device(cast.clinician)
+    device = totp_device(cast.clinician)
     cast.clinician.is_active = False
     cast.clinician.save(update_fields=["is_active"])
-    response = _sign_in(cast.clinician.email, otp=_code(device))
+    response = _sign_in(cast.clinician.email, otp=totp_code(device))
     assert _error(response) == "not_authenticated"
 
 
@@ -178,9 +167,9 @@ def test_the_schema_documents_otp_and_the_two_factor_refusals():
 def test_two_clinicians_locked_out_do_not_share_a_count(cast, required, _frozen):
     # The lockout stays per account: a colleague's wrong codes do not count against this clinician.
     colleague = ClinicianFactory(clinic=cast.clinician.clinic)
-    colleague_device = _device(colleague)
-    device = _device(cast.clinician)
+    colleague_device = totp_device(colleague)
+    device = totp_device(cast.clinician)
     for _ in range(django_settings.LOGIN_MAX_FAILURES + 1):
         _frozen.shift(timedelta(seconds=60))
-        _sign_in(colleague.email, otp=f"{(int(_code(colleague_device)) + 3) % 1_000_000:06d}")
-    assert _sign_in(cast.clinician.email, otp=_code(device)).status_code == 200
+        _sign_in(colleague.email, otp=f"{(int(totp_code(colleague_device)) + 3) % 1_000_000:06d}")
+    assert _sign_in(cast.clinician.email, otp=totp_code(device)).status_code == 200

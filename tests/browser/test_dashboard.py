@@ -15,7 +15,6 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.utils import timezone
-from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import expect
 from rest_framework.test import APIClient
@@ -28,6 +27,7 @@ from journal.services.entries import entry_create
 from journal.services.sessions import session_create
 from tests.browser.conftest import assert_accessible, screenshot
 from tests.factories import PASSWORD, enrolled_patient
+from tests.totp import totp_code
 
 TRIGGERS = ["stress", "boredom", "loneliness", "conflict", "cue_exposure"]
 
@@ -231,10 +231,6 @@ def test_the_first_tab_reaches_the_skip_link_with_a_visible_focus_ring(page, cli
 # --- a. signing in with a TOTP code ----------------------------------------------------------------
 
 
-def _code(device: TOTPDevice) -> str:
-    return f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits):0{device.digits}d}"
-
-
 def _password_step(page, user: User) -> None:
     page.get_by_label("Email").fill(user.email)
     page.get_by_label("Password").fill(PASSWORD)
@@ -256,7 +252,7 @@ def test_a_clinician_signs_in_with_a_password_and_a_totp_code(page, clinician, s
     expect(page.get_by_role("heading", name="Enter your two-factor code")).to_be_visible()
     screenshot(page, "sign-in-code")
     assert_accessible(page)
-    page.get_by_label("Code").fill(_code(device))
+    page.get_by_label("Code").fill(totp_code(device))
     page.get_by_role("button", name="Verify").click()
 
     expect(page).to_have_url(re.compile(r"/dashboard/$"))
@@ -277,7 +273,7 @@ def test_a_clinician_without_an_authenticator_sets_one_up_at_sign_in(page, clini
     assert shown_key.replace(" ", "") == b32encode(device.bin_key).decode()
     screenshot(page, "two-factor-setup")
     assert_accessible(page)
-    page.get_by_label("Code").fill(_code(device))
+    page.get_by_label("Code").fill(totp_code(device))
     page.get_by_role("button", name="Turn on two-factor sign-in").click()
 
     expect(page).to_have_url(re.compile(r"/dashboard/$"))

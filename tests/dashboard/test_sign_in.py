@@ -4,7 +4,7 @@ must not be a way around two-factor."""
 
 import re
 from base64 import b32decode
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 import time_machine
@@ -12,12 +12,10 @@ from django.conf import settings as django_settings
 from django.contrib.auth import SESSION_KEY
 from django.test import Client
 from django_otp import DEVICE_ID_SESSION_KEY
-from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from tests.factories import PASSWORD
-
-NOW = datetime(2026, 6, 15, 16, 0, 5, tzinfo=UTC)  # 5 s into a 30-second time step
+from tests.totp import NOW, key_code, totp_device
 
 pytestmark = pytest.mark.django_db
 
@@ -31,14 +29,6 @@ def _frozen():
 @pytest.fixture
 def required(settings):
     settings.DASHBOARD_REQUIRE_2FA = True
-
-
-def _device(user, confirmed: bool = True) -> TOTPDevice:
-    return TOTPDevice.objects.create(user=user, name="phone", confirmed=confirmed)
-
-
-def _code(key: bytes) -> str:
-    return f"{totp(key):06d}"
 
 
 def _password_step(client: Client, email: str, password: str = PASSWORD, **extra):
@@ -83,7 +73,7 @@ def test_a_wrong_password_reads_the_same_as_an_unknown_address(cast):
 
 
 def test_a_clinician_with_an_app_gives_a_code_after_the_password(cast):
-    device = _device(cast.clinician)
+    device = totp_device(cast.clinician)
     client = Client()
     response = _password_step(client, cast.clinician.email, next="/dashboard/?q=p")
     assert response["Location"] == "/dashboard/login/code/"
@@ -94,12 +84,12 @@ def test_a_clinician_with_an_app_gives_a_code_after_the_password(cast):
     page = client.get("/dashboard/login/code/").content.decode()
     assert 'autocomplete="one-time-code"' in page and 'inputmode="numeric"' in page
 
-    wrong = client.post("/dashboard/login/code/", {"code": f"{(int(_code(device.bin_key)) + 1) % 10**6:06d}"})
+    wrong = client.post("/dashboard/login/code/", {"code": f"{(int(key_code(device.bin_key)) + 1) % 10**6:06d}"})
     assert wrong.status_code == 200 and "did not work" in _alert_text(wrong)
     assert not _signed_in(client)
 
     with time_machine.travel(NOW + timedelta(seconds=2), tick=False):  # past django-otp's wait after a miss
-        response = client.post("/dashboard/login/code/", {"code": _code(device.bin_key)})
+        response = client.post("/dashboard/login/code/", {"code": key_code(device.bin_key)})
         assert response.status_code == 302
         assert response["Location"] == "/dashboard/?q=p"
         assert _signed_in(client) and _verified(client)
@@ -118,7 +108,7 @@ def test_when_required_a_clinician_without_an_app_sets_one_up_with_a_qr_code(cas
     assert b32decode(secret.replace(" ", "")) == device.bin_key
     assert client.get(response["Location"]).content.decode().count(secret) == 1  # the same app on a reload
 
-    response = client.post("/dashboard/login/set-up-two-factor/", {"code": _code(device.bin_key)})
+    response = client.post("/dashboard/login/set-up-two-factor/", {"code": key_code(device.bin_key)})
     assert response.status_code == 302 and response["Location"] == "/dashboard/"
     device.refresh_from_db()
     assert device.confirmed
@@ -127,7 +117,7 @@ def test_when_required_a_clinician_without_an_app_sets_one_up_with_a_qr_code(cas
 
 
 def test_the_set_up_page_never_shows_the_key_of_an_app_already_set_up(cast, required):
-    _device(cast.clinician)
+    totp_device(cast.clinician)
     client = Client()
     _password_step(client, cast.clinician.email)
     response = client.get("/dashboard/login/set-up-two-factor/")
@@ -138,9 +128,9 @@ def test_when_required_a_session_without_a_code_is_sent_to_the_code_step(cast, r
     client = Client()
     client.force_login(cast.clinician)  # a password-only session, e.g. from before the requirement
     assert client.get("/dashboard/")["Location"] == "/dashboard/login/set-up-two-factor/?next=%2Fdashboard%2F"
-    device = _device(cast.clinician)
+    device = totp_device(cast.clinician)
     assert client.get("/dashboard/")["Location"] == "/dashboard/login/code/?next=%2Fdashboard%2F"
-    response = client.post("/dashboard/login/code/?next=%2Fdashboard%2F", {"code": _code(device.bin_key)})
+    response = client.post("/dashboard/login/code/?next=%2Fdashboard%2F", {"code": key_code(device.bin_key)})
     assert response["Location"] == "/dashboard/"
     assert client.get("/dashboard/").status_code == 200
 
@@ -168,36 +158,36 @@ def test_an_unsafe_next_is_ignored(cast, next_url):
 
 
 def test_an_unsafe_next_is_ignored_after_the_code_step_too(cast):
-    device = _device(cast.clinician)
+    device = totp_device(cast.clinician)
     client = Client()
     _password_step(client, cast.clinician.email, next="https://evil.example/")
-    assert client.post("/dashboard/login/code/", {"code": _code(device.bin_key)})["Location"] == "/dashboard/"
+    assert client.post("/dashboard/login/code/", {"code": key_code(device.bin_key)})["Location"] == "/dashboard/"
 
 
 def test_wrong_codes_count_towards_the_account_lockout(cast, _frozen):
-    device = _device(cast.clinician)
+    device = totp_device(cast.clinician)
     client = Client()
     _password_step(client, cast.clinician.email)  # attempt 1: the password, right but not enough
     for _ in range(django_settings.LOGIN_MAX_FAILURES - 1):
         _frozen.shift(60)  # past django-otp's own growing wait: only the lockout is at work
-        wrong = f"{(int(_code(device.bin_key)) + 5) % 10**6:06d}"
+        wrong = f"{(int(key_code(device.bin_key)) + 5) % 10**6:06d}"
         assert "did not work" in _alert_text(client.post("/dashboard/login/code/", {"code": wrong}))
     _frozen.shift(60)
-    locked = client.post("/dashboard/login/code/", {"code": _code(device.bin_key)})
+    locked = client.post("/dashboard/login/code/", {"code": key_code(device.bin_key)})
     assert "Too many attempts" in _alert_text(locked)
     assert not _signed_in(client)
     # The API shares the count.
     api = Client().post(
         "/api/v1/auth/token/",
-        {"email": cast.clinician.email, "password": PASSWORD, "otp": _code(device.bin_key)},
+        {"email": cast.clinician.email, "password": PASSWORD, "otp": key_code(device.bin_key)},
         content_type="application/json",
     )
     assert api.status_code == 429
 
 
 def test_a_code_used_once_does_not_work_again(cast):
-    device = _device(cast.clinician)
-    code = _code(device.bin_key)
+    device = totp_device(cast.clinician)
+    code = key_code(device.bin_key)
     first = Client()
     _password_step(first, cast.clinician.email)
     assert first.post("/dashboard/login/code/", {"code": code}).status_code == 302
@@ -208,11 +198,11 @@ def test_a_code_used_once_does_not_work_again(cast):
 
 
 def test_the_step_between_password_and_code_expires(cast, _frozen):
-    device = _device(cast.clinician)
+    device = totp_device(cast.clinician)
     client = Client()
     _password_step(client, cast.clinician.email)
     _frozen.shift(11 * 60)
-    response = client.post("/dashboard/login/code/", {"code": _code(device.bin_key)})
+    response = client.post("/dashboard/login/code/", {"code": key_code(device.bin_key)})
     assert response["Location"] == "/dashboard/login/"
     assert not _signed_in(client)
 
@@ -275,7 +265,7 @@ def test_the_admin_wants_a_code_when_two_factor_is_required(cast, required):
     assert response["Location"] == "/dashboard/login/set-up-two-factor/?next=%2Fadmin%2F"
     client.get(response["Location"])
     device = TOTPDevice.objects.get(user=cast.admin)
-    response = client.post(response["Location"], {"code": _code(device.bin_key)})
+    response = client.post(response["Location"], {"code": key_code(device.bin_key)})
     assert response["Location"] == "/admin/"
     assert client.get("/admin/").status_code == 200
 
