@@ -52,16 +52,6 @@ PAGE_SIZE = 50
 
 # --- Alerts -------------------------------------------------------------------------------------
 
-RULE_TEXT = {
-    AlertRule.PHQ9_SELF_HARM: "PHQ-9 item 9 (thoughts of self-harm) answered above zero",
-    AlertRule.USE_REPORTED: "Reported substance use",
-    AlertRule.CRAVING_HIGH: "High craving on consecutive days",
-    AlertRule.PHQ9_WORSENING: "PHQ-9 severe or sharply worse",
-    AlertRule.CRAVING_RISING: "Craving rising week over week",
-    AlertRule.MOOD_LOW: "Low mood on consecutive days",
-    AlertRule.DISENGAGED: "No journal entries for several days",
-}
-
 # Most severe first: the inbox is worked from the top.
 _SEVERITY_RANK = Case(
     *[When(severity=severity, then=Value(rank)) for rank, severity in enumerate(AlertSeverity.values[::-1])],
@@ -118,7 +108,7 @@ def evidence_summary(alert: Alert) -> str:
 def _alert_context(alert: Alert) -> dict:
     return {
         "alert": alert,
-        "rule_text": RULE_TEXT.get(alert.rule, alert.rule),
+        "rule_text": alert.get_rule_display(),
         "summary": evidence_summary(alert),
         "note_max": NOTE_MAX,
     }

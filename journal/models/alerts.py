@@ -9,13 +9,14 @@ from backend.encryption import EncryptedTextField
 
 
 class AlertRule(models.TextChoices):
-    PHQ9_SELF_HARM = "phq9_self_harm"
-    USE_REPORTED = "use_reported"
-    CRAVING_HIGH = "craving_high"
-    PHQ9_WORSENING = "phq9_worsening"
-    CRAVING_RISING = "craving_rising"
-    MOOD_LOW = "mood_low"
-    DISENGAGED = "disengaged"
+    # The labels are what a clinician reads, on every dashboard page that names a rule.
+    PHQ9_SELF_HARM = "phq9_self_harm", "PHQ-9 item 9 (thoughts of self-harm) answered above zero"
+    USE_REPORTED = "use_reported", "Reported substance use"
+    CRAVING_HIGH = "craving_high", "High craving on consecutive days"
+    PHQ9_WORSENING = "phq9_worsening", "PHQ-9 severe or sharply worse"
+    CRAVING_RISING = "craving_rising", "Craving rising week over week"
+    MOOD_LOW = "mood_low", "Low mood on consecutive days"
+    DISENGAGED = "disengaged", "No journal entries for several days"
 
 
 class AlertSeverity(models.TextChoices):

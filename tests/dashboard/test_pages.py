@@ -135,6 +135,8 @@ def test_the_patient_page_shows_the_api_figures_and_writes_its_access_log_row(ca
     sessions = clients.clinician.get(f"/api/v1/patients/{cast.patient.pk}/trends/sessions/", {"kind": "ketamine"})
     assert charts["session_trends"]["sessions"] == sessions.json()["sessions"]
     assert "a harder evening" in html and "craving 3 → 6" in html and "a hard evening" in html
+    # The PHQ-9's item 9 above zero fired an alert, named in words as in the alert inbox.
+    assert "PHQ-9 item 9 (thoughts of self-harm) answered above zero" in html
     assert 'id="chart-daily"' in html and 'id="chart-sessions"' in html and 'id="chart-assessments"' in html
     assert AccessLog.objects.filter(actor=cast.clinician, patient=cast.patient, action="view").exists()
 
