@@ -73,7 +73,7 @@ def access_log_for_clinic(
         queryset = queryset.filter(at__date__gte=from_date)
     if to_date:
         queryset = queryset.filter(at__date__lte=to_date)
-    return queryset
+    return queryset.order_by("-at", "-id")  # newest first, as both readers page it
 
 
 @cache

@@ -32,7 +32,8 @@ def _broker_ok() -> bool:
         return False
 
 
-def _beat_age_seconds() -> float | None:
+def beat_age_seconds() -> float | None:
+    """Seconds since beat last ran (its heartbeat row); None before the first run or without a database."""
     try:
         beat = Heartbeat.objects.filter(name="beat").first()
     except Exception:
@@ -48,5 +49,5 @@ def readyz(request):
     someone, not take every web process out of the load balancer.
     """
     database, broker = _database_ok(), _broker_ok()
-    body = {"database": database, "broker": broker, "beat_last_run_age_s": _beat_age_seconds() if database else None}
+    body = {"database": database, "broker": broker, "beat_last_run_age_s": beat_age_seconds() if database else None}
     return JsonResponse(body, status=200 if database and broker else 503)

@@ -29,7 +29,7 @@ from prometheus_client.metrics_core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from backend.api.client import client_ip
-from backend.health import _beat_age_seconds
+from backend.health import beat_age_seconds
 from reminders.models import AlertNotification, NotificationChannel, NotificationStatus, Prompt, PromptStatus
 
 # Not registered anywhere: each scrape builds its registry (see scrape_registry).
@@ -147,7 +147,7 @@ class PipelineCollector:
             failures.add_metric(["alert_notification", channel], failed_notifications.get(channel, 0))
         yield failures
 
-        age = _beat_age_seconds()
+        age = beat_age_seconds()
         yield GaugeMetricFamily(
             "interlude_beat_last_run_age_seconds",
             "Seconds since beat's heartbeat task last ran (beat, broker and a worker together); +Inf if never.",
