@@ -15,14 +15,11 @@ import hmac
 import ipaddress
 import math
 
-import redis
 from django.conf import settings
 from django.db import DatabaseError
 from django.db.models import Count, Min
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.utils import timezone
-from kombu.transport.redis import PRIORITY_STEPS
-from kombu.transport.redis import Channel as RedisChannel
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.metrics_core import GaugeMetricFamily
@@ -30,6 +27,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from backend.api.client import client_ip
 from backend.health import beat_age_seconds
+from backend.queueing import queue_depths
 from reminders.models import AlertNotification, NotificationChannel, NotificationStatus, Prompt, PromptStatus
 
 # Not registered anywhere: each scrape builds its registry (see scrape_registry).
@@ -70,29 +68,6 @@ def oldest_due_at(model, *, now):
 
 def _lag_seconds(oldest, now) -> float:
     return max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
-
-
-def queue_depths() -> dict[str, int] | None:
-    """Messages waiting in each Celery queue; None when Redis does not answer.
-
-    Kombu keeps a queue as a Redis list named after it, plus one list per priority step
-    (`<queue>\\x06\\x16<n>`) once a task is sent with a priority: all of them, one round trip.
-    """
-    timeout = settings.REDIS_SOCKET_TIMEOUT * 4  # the broker's own timeouts (settings.py)
-    keys = {
-        queue.name: [queue.name] + [f"{queue.name}{RedisChannel.sep}{step}" for step in PRIORITY_STEPS if step]
-        for queue in settings.CELERY_TASK_QUEUES
-    }
-    try:
-        with redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=timeout, socket_timeout=timeout) as client:
-            pipe = client.pipeline(transaction=False)
-            for names in keys.values():
-                for key in names:
-                    pipe.llen(key)
-            sizes = iter(pipe.execute())
-    except redis.RedisError:
-        return None
-    return {queue: sum(next(sizes) for _ in names) for queue, names in keys.items()}
 
 
 class PipelineCollector:

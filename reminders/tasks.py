@@ -10,7 +10,7 @@ import uuid
 from celery import shared_task
 from django.utils import timezone
 
-from backend.queueing import publish
+from backend.queueing import publish, queue_depths
 from reminders.services.alert_notifications import alert_notification_deliver, alert_notifications_sweep
 from reminders.services.delivery import prompt_deliver, prompts_sweep
 from reminders.services.prompts import prompts_expire as prompts_sent_expire
@@ -29,11 +29,18 @@ def _publish_deliveries(prompt_ids: list[str]) -> bool:
     return publish(deliver_prompts, prompt_ids, queue=PROMPTS_QUEUE)
 
 
+def _prompts_waiting() -> int:
+    """Messages in the prompts queue; 0 when unknown (Redis down or not the broker), so an unknown
+    queue never holds a prompt back: a duplicate message is harmless, the send claim refuses it."""
+    depths = queue_depths() or {}
+    return depths.get(PROMPTS_QUEUE, 0)
+
+
 @shared_task(ignore_result=True)
 def sweep_due_prompts() -> dict:
     """Beat, every minute. Two beats at once are harmless: claims skip each other's rows."""
     now = timezone.now()
-    result = prompts_sweep(now=now, publish=_publish_deliveries)
+    result = prompts_sweep(now=now, publish=_publish_deliveries, broker_backlog=_prompts_waiting() > 0)
     expired_sent = prompts_sent_expire(now=now)
     if result.publish_failed:
         logger.warning(

@@ -188,24 +188,34 @@ def push_to_devices(*, user: User, send: Callable[[str], fcm.PushResult]) -> Pus
 # --- The sweeper ------------------------------------------------------------------------------------
 
 
-def prompts_claimable(*, now: datetime, limit: int) -> QuerySet:
+def prompts_claimable(*, now: datetime, limit: int, broker_backlog: bool = False) -> QuerySet:
     """The ids of due prompts no one holds, oldest due first, row-locked without waiting.
 
     `status = 'scheduled' AND next_attempt_at <= now` is exactly the partial index `prompt_due`
     (next_attempt_at WHERE status = 'scheduled'), read in order, so PostgreSQL stops after `limit`
     rows however many prompts history holds. SKIP LOCKED lets a second beat's sweep take the next
     rows instead of waiting for, then re-claiming, the first one's.
+
+    `broker_backlog`: the prompts queue still holds messages, so a prompt published earlier whose
+    publish lease lapsed (no worker ever took it: no owner) is most likely still waiting in that
+    queue, not lost. It is left out while the queue drains, for at most one more lease; publishing
+    it again would only lengthen the backlog (a 100,000-prompt drain longer than the lease
+    re-published 40,000). A queue that never empties cannot hold a lost message back for longer.
+    A prompt a worker took and then died on (an owner, a lapsed lease) is claimed as ever.
     """
     due = (
         Prompt.objects.filter(status=PromptStatus.SCHEDULED, next_attempt_at__lte=now, expires_at__gt=now)
         .filter(not_leased(now))
         .order_by("next_attempt_at")
     )
+    if broker_backlog:
+        due = due.exclude(lease_owner="", lease_until__gt=now - prompt_publish_lease())
     return skip_locked(due).values_list("pk", flat=True)[:limit]
 
 
-def _claim_batch(*, now: datetime, limit: int, until: datetime) -> list[uuid.UUID]:
-    return publish_lease_take(Prompt, prompts_claimable(now=now, limit=limit), until=until)
+def _claim_batch(*, now: datetime, limit: int, until: datetime, broker_backlog: bool) -> list[uuid.UUID]:
+    claimable = prompts_claimable(now=now, limit=limit, broker_backlog=broker_backlog)
+    return publish_lease_take(Prompt, claimable, until=until)
 
 
 def prompts_unsent_expire(*, now: datetime, batch: int) -> int:
@@ -239,17 +249,19 @@ def prompts_sweep(
     publish: Callable[[list[str]], bool],
     batch: int | None = None,
     time_budget_seconds: float = SWEEP_TIME_BUDGET_SECONDS,
+    broker_backlog: bool = False,
 ) -> SweepResult:
     """One beat's sweep: expire what is too late, claim and publish what is due.
 
     `publish` hands a chunk of prompt ids to the delivery queue and says whether the broker took
     it. Memory stays flat: one batch of ids at a time, never every due prompt at once.
+    `broker_backlog`: the delivery queue is not empty (see prompts_claimable).
     """
     batch = batch or settings.PROMPT_SWEEP_BATCH
     result = SweepResult(expired=prompts_unsent_expire(now=now, batch=batch))
     lease_until = now + prompt_publish_lease()
     claimed_publish(
-        claim=lambda limit: _claim_batch(now=now, limit=limit, until=lease_until),
+        claim=lambda limit: _claim_batch(now=now, limit=limit, until=lease_until, broker_backlog=broker_backlog),
         publish=publish,
         release=lambda ids: publish_lease_release(Prompt, ids, lease_until=lease_until),
         batch=batch,

@@ -14,6 +14,7 @@ from datetime import date, timedelta
 from datetime import time as wall_time
 
 import pytest
+import redis
 from django.db import connection
 from django.utils import timezone
 
@@ -525,6 +526,41 @@ def test_a_broker_that_refuses_leaves_the_prompts_to_the_next_sweep(schedule):
     assert result.publish_failed and result.published == 0
     assert not Prompt.objects.filter(lease_until__isnull=False).exists()
     assert set(sweep(now + timedelta(minutes=1))) == ids
+
+
+def test_while_the_queue_drains_a_lapsed_publish_lease_waits_one_more_lease_but_a_dead_worker_does_not(
+    schedule, settings
+):
+    now = timezone.now()
+    lease = timedelta(seconds=settings.PROMPT_PUBLISH_LEASE_SECONDS)
+    new = make_prompt(schedule, now=now)  # never published
+    published = make_prompt(schedule, now=now, due_ago=lease + timedelta(minutes=2))
+    Prompt.objects.filter(pk=published.pk).update(lease_until=now - timedelta(seconds=30))  # lapsed
+    long_lapsed = make_prompt(schedule, now=now, due_ago=3 * lease)
+    Prompt.objects.filter(pk=long_lapsed.pk).update(lease_until=now - lease - timedelta(seconds=1))
+    dead_worker = make_prompt(schedule, now=now)
+    Prompt.objects.filter(pk=dead_worker.pk).update(lease_owner="dead", lease_until=now - timedelta(seconds=30))
+
+    # The queue still holds messages: the lapsed publish lease's message is most likely among them.
+    backlog = sweep(now, broker_backlog=True)
+    assert sorted(backlog) == sorted(str(p.pk) for p in (new, long_lapsed, dead_worker))
+    # Once the queue has drained, a lapsed lease means a lost message: published again.
+    assert sweep(now, broker_backlog=False) == [str(published.pk)]
+
+
+def test_the_sweep_task_holds_lapsed_publish_leases_back_while_the_prompts_queue_holds_messages(schedule, settings):
+    now = timezone.now()
+    prompt = make_prompt(schedule, now=now, due_ago=timedelta(minutes=15))
+    Prompt.objects.filter(pk=prompt.pk).update(lease_until=now - timedelta(seconds=30))
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    client.delete(tasks.PROMPTS_QUEUE)
+    client.rpush(tasks.PROMPTS_QUEUE, b"a message still waiting for a worker")
+    try:
+        assert tasks.sweep_due_prompts()["claimed"] == 0
+    finally:
+        client.delete(tasks.PROMPTS_QUEUE)
+    with celery_app_broker(f"redis://127.0.0.1:{spare_port()}/0"):  # the broker is down: publish fails
+        assert tasks.sweep_due_prompts()["claimed"] == 1  # empty queue: the message was lost
 
 
 def test_the_sweep_task_publishes_to_the_prompts_queue(schedule, monkeypatch):
