@@ -46,16 +46,20 @@ def run_manage(env: dict, *args: str, code: str | None = None) -> str:
 
 
 SEED = """
-import django; django.setup()
-from accounts.models import Clinic
+import django, sys; django.setup()
 from tests.factories import ClinicFactory, enrolled_patient
-patient = enrolled_patient(ClinicFactory(), display_name="Fault")
-print(patient.user.email)
+clinic = ClinicFactory()
+for n in range(int(sys.argv[1])):
+    print(enrolled_patient(clinic, display_name=f"Fault {n}").user.email)
 """
 
 
-def seed_patient(env: dict) -> str:
-    return run_manage(env, code=SEED).strip().splitlines()[-1]
+def seed_patients(env: dict, count: int = 1) -> list[str]:
+    """Enrolled patients in the app's database (which may be the test's private one); their emails."""
+    command = [sys.executable, "-c", SEED, str(count)]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout.strip().splitlines()[-count:]
 
 
 @pytest.fixture

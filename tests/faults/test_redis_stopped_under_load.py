@@ -4,6 +4,8 @@ within 2× of what it was before; the alerts those writes fire are stored in the
 (their notifications go out when Redis returns: tests/reminders/test_alert_notifications_integration.py,
 and due prompts likewise: tests/reminders/test_delivery_integration.py)."""
 
+import time
+
 import pytest
 
 from journal.models import Alert, Entry
@@ -14,6 +16,7 @@ from tests.support.celery_worker import database_url_for_subprocess
 pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 
 WARM_UP, MEASURED = 40, 300
+CROWD, WINDOW_S = 12, 8.0  # phones writing at once; seconds before, during and after the outage
 
 
 def _p99(seconds: list[float]) -> float:
@@ -46,3 +49,41 @@ def test_entry_writes_keep_answering_at_the_same_speed_with_redis_stopped(privat
     stored = Entry.objects.filter(patient=patient)
     assert stored.filter(pk__in=phone.accepted()).count() == len(phone.accepted()) == WARM_UP + 2 * MEASURED
     assert Alert.objects.filter(patient=patient, rule="use_reported").exists()
+
+
+def test_a_crowd_of_phones_writes_through_redis_stopping_and_coming_back(private_redis, gunicorn_for):
+    """The same promise with twelve phones writing at once (every request queues behind others in
+    gunicorn's 8 threads, as under real load): every write a 201, through the outage and after."""
+    clinic = ClinicFactory()
+    patients = [enrolled_patient(clinic, display_name=f"Crowd {n}") for n in range(CROWD)]
+    env = app_env(database_url=database_url_for_subprocess(), redis_url=private_redis.url)
+    base = gunicorn_for(env)
+    phones = [Phone(base, sign_in(base, patient.user.email)) for patient in patients]
+    for phone in phones:
+        phone.start(pause=0.05)
+    time.sleep(WINDOW_S / 2)  # warm-up: connections, caches
+    measuring = time.monotonic()
+    time.sleep(WINDOW_S)
+    private_redis.stop()
+    stopped = time.monotonic()
+    time.sleep(WINDOW_S)
+    private_redis.start()
+    returned = time.monotonic()
+    time.sleep(WINDOW_S / 2)
+    for phone in phones:
+        phone.stop()
+
+    answers = [answer for phone in phones for answer in phone.answers]
+    assert {answer[1] for answer in answers} == {201}, sorted({answer[1] for answer in answers})
+    # By when each write was sent: before the outage, during it, after Redis came back.
+    before = [answer[2] for answer in answers if measuring <= answer[4] < stopped]
+    during = [answer[2] for answer in answers if stopped <= answer[4] < returned]
+    after = [answer for answer in answers if answer[4] >= returned]
+    assert len(before) >= 100 and len(during) >= 100 and after, (len(before), len(during), len(after))
+    p99_before, p99_during = _p99(before), _p99(during)
+    report = f"p99 {p99_during * 1000:.1f} ms with Redis stopped, {p99_before * 1000:.1f} ms before"
+    assert p99_during <= 2 * p99_before, report
+    accepted = [entry_id for phone in phones for entry_id in phone.accepted()]
+    assert Entry.objects.filter(pk__in=accepted).count() == len(accepted) == len(answers)
+    # Every phone's uses fired their alert in the write's own transaction, Redis or not.
+    assert Alert.objects.filter(patient__in=patients, rule="use_reported").count() == CROWD
