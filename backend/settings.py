@@ -280,7 +280,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.SignInJWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["backend.api.renderers.FastJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["backend.api.parsers.StrictJSONParser"],
     "DEFAULT_PAGINATION_CLASS": "backend.api.pagination.CursorPagination",
     "DEFAULT_THROTTLE_CLASSES": ["backend.api.throttles.UserWriteThrottle"],
