@@ -10,8 +10,13 @@ schema-valid input down with a 400 on purpose where JSON Schema cannot say why (
 zone, an entry in the future, a used enrollment code, a wrong password).
 """
 
+import uuid
+from datetime import UTC, datetime, timedelta
+
 import pytest
 import schemathesis
+from django.core.cache import cache
+from django.db import transaction
 from hypothesis import HealthCheck, seed, settings
 from schemathesis.core.parameters import ParameterLocation
 
@@ -59,9 +64,10 @@ def test_api(case, role, world, in_process_requests):
 Workflow = schema.as_state_machine()
 
 
-# Fixed seeds keep CI's verdict reproducible; several of them walk more sequences. Seed 3 found the
-# changes feed's tombstones missing from its schema. To explore, run with other seeds added here.
-WALK_SEEDS = [1, 2, 3, 20260311]
+# Fixed seeds keep CI's verdict reproducible; several of them walk more sequences. To explore, run
+# with other seeds added here. (Seed 3 found the changes feed's tombstones missing from the schema:
+# test_a_tombstone_in_the_changes_feed_matches_the_schema holds that fix on its own.)
+WALK_SEEDS = [1, 2, 20260311]
 
 
 @pytest.mark.parametrize("walk_seed", WALK_SEEDS)
@@ -71,6 +77,15 @@ def test_stateful_workflows(role, walk_seed, world, in_process_requests):
     headers = _bearer(world.tokens[role])
 
     class SignedIn(Workflow):
+        def setup(self):
+            # Each sequence starts from the same world: what an earlier sequence wrote would make a
+            # replayed (shrunk) sequence draw from different answers and hide the failure found.
+            self._savepoint = transaction.savepoint()
+            cache.clear()
+
+        def teardown(self):
+            transaction.savepoint_rollback(self._savepoint)
+
         def get_call_kwargs(self, case):
             return {"headers": headers}
 
@@ -90,3 +105,18 @@ def test_stateful_workflows(role, walk_seed, world, in_process_requests):
             suppress_health_check=list(HealthCheck),
         )
     )
+
+
+def test_a_tombstone_in_the_changes_feed_matches_the_schema(world, in_process_requests):
+    headers = _bearer(world.tokens["patient"])
+    an_hour_ago = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    entry = {"id": str(uuid.uuid4()), "kind": "craving", "craving": 3, "occurred_at": an_hour_ago}
+    created = schema["/api/v1/entries/"]["POST"].Case(body=entry).call(headers=headers)
+    assert created.status_code in (200, 201), created.text
+    deleted = schema["/api/v1/entries/{entry_id}/"]["DELETE"].Case(path_parameters={"entry_id": entry["id"]})
+    assert deleted.call(headers=headers).status_code == 204
+    changes = schema["/api/v1/entries/changes/"]["GET"].Case()
+    response = changes.call(headers=headers)
+    assert {"id": entry["id"], "deleted": True} in response.json()["results"]
+    # Raises on a response the schema does not describe (the token named as the call's own, as above).
+    changes.validate_response(response, headers=headers, transport_kwargs={"headers": headers})
