@@ -9,8 +9,7 @@ from accounts.models import AccessLog, CareTeamMembership, Clinic, Patient, Sign
 from backend.db import RowLoader, column_value
 
 # Rows of hand-written SELECTs (live_sign_in, care_team_patient_sql), converted as the ORM would.
-_SIGN_IN, _USER, _CLINIC, _PATIENT = (RowLoader(model) for model in (SignIn, User, Clinic, Patient))
-PATIENT_ROW = _PATIENT
+_SIGN_IN, _USER, _CLINIC, PATIENT_ROW = (RowLoader(model) for model in (SignIn, User, Clinic, Patient))
 
 
 def patients_visible_to(user: User) -> QuerySet[Patient]:
@@ -33,7 +32,7 @@ def care_team_patient_sql() -> str:
     quote = connection.ops.quote_name
     membership = quote(CareTeamMembership._meta.db_table)
     return (
-        f"SELECT {_PATIENT.columns('p')} FROM {quote(Patient._meta.db_table)} p "  # noqa: S608 - names from the models
+        f"SELECT {PATIENT_ROW.columns('p')} FROM {quote(Patient._meta.db_table)} p "  # noqa: S608 - names from the models
         "WHERE p.id = %s AND p.clinic_id = %s AND EXISTS ("
         f"SELECT 1 FROM {membership} m WHERE m.patient_id = p.id AND m.clinician_id = %s)"
     )
@@ -81,7 +80,7 @@ def _live_sign_in_sql() -> str:
     quote = connection.ops.quote_name
     table = {model: quote(model._meta.db_table) for model in (SignIn, User, Clinic, Patient)}
     return (
-        f"SELECT {_SIGN_IN.columns('s')}, {_USER.columns('u')}, {_CLINIC.columns('c')}, {_PATIENT.columns('p')} "  # noqa: S608 - names from the models
+        f"SELECT {_SIGN_IN.columns('s')}, {_USER.columns('u')}, {_CLINIC.columns('c')}, {PATIENT_ROW.columns('p')} "  # noqa: S608 - names from the models
         f"FROM {table[SignIn]} s JOIN {table[User]} u ON u.id = s.user_id "
         f"LEFT JOIN {table[Clinic]} c ON c.id = u.clinic_id LEFT JOIN {table[Patient]} p ON p.user_id = u.id "
         "WHERE s.id = %s AND s.revoked_at IS NULL AND u.is_active"
@@ -100,12 +99,7 @@ def live_sign_in(sign_in_id) -> SignIn | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    widths = [_SIGN_IN.width, _USER.width, _CLINIC.width]
-    ends = [sum(widths[: n + 1]) for n in range(3)]
-    sign_in = _SIGN_IN.load(row[: ends[0]])
-    user = _USER.load(row[ends[0] : ends[1]])
-    clinic = _CLINIC.load(row[ends[1] : ends[2]])
-    patient = _PATIENT.load(row[ends[2] :])
+    sign_in, user, clinic, patient = RowLoader.load_joined(row, _SIGN_IN, _USER, _CLINIC, PATIENT_ROW)
     sign_in.user = user
     if clinic is not None:
         user.clinic = clinic

@@ -97,3 +97,12 @@ class RowLoader:
                 value = converter(value, column, connection)
             converted.append(value)
         return self.model.from_db(self.using, [field.attname for field in self.fields], converted)
+
+    @staticmethod
+    def load_joined(row, *loaders: "RowLoader") -> list[Model | None]:
+        """One instance per loader from a row whose SELECT list is their columns, in that order."""
+        instances, start = [], 0
+        for loader in loaders:
+            instances.append(loader.load(row[start : start + loader.width]))
+            start += loader.width
+        return instances

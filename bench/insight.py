@@ -119,16 +119,13 @@ def _rss_mb(pids: list[int]) -> dict[str, float]:
     return {"rss_mb": current, "peak_rss_mb": peak}
 
 
+# The trend's own statement and its parameter order, as journal.selectors.trends builds them; the
+# parameters named by what each stands for, filled in per round.
 _TREND_STATEMENT = (
-    "import django; django.setup()\nfrom journal.selectors.trends import _trend_statement\n"
-    "print(_trend_statement('postgresql'))"
+    "import django, json; django.setup()\nfrom journal.selectors.trends import _trend_statement, trend_params\n"
+    "print(json.dumps({'sql': _trend_statement('postgresql'), "
+    "'params': trend_params('patient', 'first', 'last', 'first', 'last', 'today')}))"
 )
-
-
-def _trend_params(patient: str, first: date, last: date, today: date) -> list:
-    """journal.selectors.trends._trend_reads' parameters for a range whose known days are the range."""
-    in_range = [patient, first, last]
-    return [*in_range, first, patient, first, last, patient, today, *in_range, *in_range]
 
 
 def measure_trends(base: str, token: str, patient_ids: list[str], today: date, runs: int, env: dict) -> dict:
@@ -137,7 +134,7 @@ def measure_trends(base: str, token: str, patient_ids: list[str], today: date, r
     first, last = today - timedelta(days=364), today
     request_ids, sql_seconds, floor_ids, statement_seconds = [], [], [], []
     # The trend's own statement, run bare from the same client as the hand SQL: like for like.
-    trend_sql = run_django(env, ["-c", _TREND_STATEMENT])
+    statement = json.loads(run_django(env, ["-c", _TREND_STATEMENT]).strip().splitlines()[-1])
     rng = random.Random(5)
     # The same session settings as the app's connections (backend/settings.py), so the comparison is
     # of the queries, not of PostgreSQL's parallel-worker start-up.
@@ -152,7 +149,8 @@ def measure_trends(base: str, token: str, patient_ids: list[str], today: date, r
             elapsed = time.perf_counter() - started
             assert len(rows) == 365
             started = time.perf_counter()
-            conn.execute(trend_sql, _trend_params(patient, first, last, today)).fetchone()
+            values = {"patient": patient, "first": first, "last": last, "today": today}
+            conn.execute(statement["sql"], [values[name] for name in statement["params"]]).fetchone()
             statement_elapsed = time.perf_counter() - started
             # The floor every care-team read pays before any trend is computed: authentication, the
             # care-team check, the access-log row and its commit (the patient's profile).

@@ -148,15 +148,20 @@ def _trend_statement(vendor: str) -> str:
     return _statements[vendor]
 
 
+def trend_params(patient_id, first, last, known_from, known_to, today) -> list:
+    """The statement's parameters, in its order (bench/insight.py runs it bare with these too)."""
+    in_range = [patient_id, first, last]
+    # `e`; the rollups' day numbers, the rollups of the known days; the last use; assessments; sessions
+    return [*in_range, known_from, patient_id, known_from, known_to, patient_id, today, *in_range, *in_range]
+
+
 def _trend_reads(patient: Patient, *, first: date, last: date, known: tuple[date, date], today: date) -> dict:
     """Everything a trend reads, in one round trip: each part a list (of rows; of columns for the
     rollups), and the last use day up to today (ISO text or None)."""
     patient_id = column_value(Entry, "patient", patient.pk)
     first, last, known_from, known_to, today = map(connection.ops.adapt_datefield_value, (first, last, *known, today))
-    in_range = (patient_id, first, last)
+    params = trend_params(patient_id, first, last, known_from, known_to, today)
     with connection.cursor() as cursor:
-        # `e`; the rollups' day numbers, the rollups of the known days; the last use; assessments; sessions
-        params = [*in_range, known_from, patient_id, known_from, known_to, patient_id, today, *in_range, *in_range]
         cursor.execute(_trend_statement(connection.vendor), params)
         (document,) = cursor.fetchone()
     reads = json.loads(document)

@@ -39,7 +39,7 @@ def app_env(*, database_url: str, redis_url: str) -> dict[str, str]:
 
 
 def run_manage(env: dict, *args: str, code: str | None = None) -> str:
-    command = [sys.executable, "-c", code] if code else [sys.executable, "manage.py", *args]
+    command = [sys.executable, "-c", code, *args] if code else [sys.executable, "manage.py", *args]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done.stdout
@@ -56,10 +56,7 @@ for n in range(int(sys.argv[1])):
 
 def seed_patients(env: dict, count: int = 1) -> list[str]:
     """Enrolled patients in the app's database (which may be the test's private one); their emails."""
-    command = [sys.executable, "-c", SEED, str(count)]
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return done.stdout.strip().splitlines()[-count:]
+    return run_manage(env, str(count), code=SEED).strip().splitlines()[-count:]
 
 
 @pytest.fixture
