@@ -110,6 +110,56 @@ class RowLoader:
         return instances
 
 
+# --- Sums over each patient's own last days ---------------------------------------------------------
+#
+# Lists of many patients (the triage list) sum each patient's recent days of a per-day table (daily
+# rollups, prompts). Each patient's window ends on their own journal day — time zones differ — so the
+# windows travel with the patients: on PostgreSQL an unnest of two arrays and a LATERAL aggregate per
+# patient, which probes the table's (patient_id, local_date) index instead of scanning every clinic's
+# rows (a year of 1,000 patients' prompts is over a million); SQLite (the embedded demo) joins a VALUES
+# list and groups.
+
+_DAYS_BACK = {
+    "postgresql": "(w.today - {table}.local_date)",
+    "sqlite": "CAST(julianday(w.today) - julianday({table}.local_date) AS INTEGER)",
+}
+
+
+def sum_recent_days(model: type[Model], today_by_patient: dict, days: int, columns: list[str], params=()) -> dict:
+    """{patient_id: (aggregates…)} over each patient's `days` journal days up to their `today` in
+    `model`'s table (patient_id and local_date columns), one query. `columns` are SQL aggregates over
+    the table, named by its db_table, where `{back}` is a row's days back from the patient's today
+    (0 = today); `params` are theirs, in order. Patients without a row in their window are absent."""
+    if not today_by_patient:
+        return {}
+    connection = connections[router.db_for_read(model)]
+    table = connection.ops.quote_name(model._meta.db_table)
+    back = _DAYS_BACK[connection.vendor].format(table=table)
+    aggregates = ", ".join(column.replace("{back}", back) for column in columns)
+    if connection.vendor == "postgresql":
+        sql = (
+            "SELECT w.patient_id, a.* FROM unnest(%s::uuid[], %s::date[]) AS w(patient_id, today) "  # noqa: S608
+            f"CROSS JOIN LATERAL (SELECT COUNT(*) AS n, {aggregates} FROM {table} WHERE {table}.patient_id = "
+            f"w.patient_id AND {table}.local_date BETWEEN w.today - {days - 1} AND w.today) a"
+        )
+        window_params = [list(today_by_patient), list(today_by_patient.values())]
+    else:
+        sql = (
+            f"WITH w(patient_id, today) AS (VALUES {', '.join(['(%s, %s)'] * len(today_by_patient))}) "  # noqa: S608
+            f"SELECT w.patient_id, COUNT(*), {aggregates} FROM w JOIN {table} ON {table}.patient_id = w.patient_id "
+            f"AND {table}.local_date BETWEEN date(w.today, '-{days - 1} days') AND w.today GROUP BY w.patient_id"
+        )
+        window_params = [
+            value
+            for patient_id, today in today_by_patient.items()
+            for value in (column_value(model, "patient", patient_id), connection.ops.adapt_datefield_value(today))
+        ]
+    patient_ids = {column_value(model, "patient", patient_id): patient_id for patient_id in today_by_patient}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*window_params, *params])
+        return {patient_ids[patient_id]: tuple(values) for patient_id, found, *values in cursor.fetchall() if found}
+
+
 # --- Reading timestamptz columns at C speed ---------------------------------------------------------
 #
 # Django's psycopg 3 backend loads every timestamptz through a subclass of psycopg's pure-Python

@@ -6,27 +6,25 @@ daily rollups and alerts (journal) and prompt compliance (reminders). Its cost d
 the number of entries and it takes the same queries for 5 patients or 2,000:
 
 1. the patients, each with its latest live entry and next session (index probes per patient);
-2. their daily rollups over the last 14 journal days (≤ 15 rows a patient);
+2. their rollups of the last 14 journal days, summed per patient in SQL (recent_windows);
 3. their unresolved alerts, counted by severity;
-4. their prompts of the last 7 journal days, counted by day.
+4. their prompts due on the last 7 journal days, counted in SQL (recent_prompt_counts).
 """
 
-from collections import defaultdict
 from datetime import date, datetime, timedelta
 
-from django.db.models import Count, OuterRef, Prefetch, Subquery
+from django.db.models import OuterRef, Prefetch, Subquery
 from django.utils import timezone
 
 from accounts.models import Patient, User
 from accounts.selectors import patients_visible_to
 from journal.instruments import instrument
-from journal.models import AlertSeverity, DailyRollup, Entry, EntryRevision, Instrument, SessionKind, TherapySession
+from journal.models import AlertSeverity, Entry, EntryRevision, Instrument, SessionKind, TherapySession
 from journal.selectors.alerts import alerts_visible_to, open_alert_counts
 from journal.selectors.entries import entries_of
-from journal.selectors.rollups import ROLLUP_DAY_COLUMNS, RollupDay, RollupSums, mean
+from journal.selectors.rollups import RecentWindows, RollupSums, recent_windows
 from journal.selectors.trends import journal_today, session_trends_of, trends_of
-from reminders.models import Prompt
-from reminders.selectors.compliance import FUNNEL, compliance_of
+from reminders.selectors.compliance import compliance_of, recent_prompt_counts
 
 TRIAGE_LIMIT = 2000
 WINDOW_DAYS = 7
@@ -53,43 +51,11 @@ def _patients(user: User, query: str) -> list[Patient]:
     return list(patients.order_by("display_name", "id")[:TRIAGE_LIMIT])
 
 
-def _rollups_by_patient(visible, earliest: date) -> dict:
-    rows = DailyRollup.objects.filter(patient__in=visible.values("pk"), local_date__gte=earliest)
-    by_patient = defaultdict(dict)
-    for patient_id, *columns in rows.values_list("patient_id", *ROLLUP_DAY_COLUMNS):
-        day = RollupDay(*columns)
-        by_patient[patient_id][day.local_date] = day
-    return by_patient
-
-
-def _prompt_days_by_patient(visible, earliest: date) -> dict:
-    """(sent, completed) per patient and journal day, in the CREMAS funnel's own terms."""
-    rows = (
-        Prompt.objects.filter(patient__in=visible.values("pk"), local_date__gte=earliest)
-        .values("patient_id", "local_date")
-        .annotate(sent=Count("id", filter=FUNNEL["sent"]), completed=Count("id", filter=FUNNEL["completed"]))
-        .order_by()
-    )
-    days = defaultdict(dict)
-    for row in rows:
-        days[row["patient_id"]][row["local_date"]] = (row["sent"], row["completed"])
-    return days
-
-
-def _row(patient: Patient, today: date, rollups: dict, alerts: dict, prompt_days: dict) -> dict:
-    this_week, last_week = RollupSums(), RollupSums()
-    for back in range(2 * WINDOW_DAYS):
-        day = rollups.get(today - timedelta(days=back))
-        if day is not None:
-            (this_week if back < WINDOW_DAYS else last_week).add(day)
-    sparkline = []
-    for back in range(SPARKLINE_DAYS - 1, -1, -1):
-        day = rollups.get(today - timedelta(days=back))
-        sparkline.append(mean(day.craving_sum, day.craving_count) if day else None)
-    sent = completed = 0
-    for back in range(WINDOW_DAYS):
-        day_sent, day_completed = prompt_days.get(today - timedelta(days=back), (0, 0))
-        sent, completed = sent + day_sent, completed + day_completed
+def _row(
+    patient: Patient, today: date, windows: RecentWindows | None, alerts: dict, prompts: tuple[int, int] | None
+) -> dict:
+    this_week, last_week = (windows.this_week, windows.last_week) if windows else (RollupSums(), RollupSums())
+    sent, completed = prompts or (0, 0)
     last_entry_day = patient.journal_day(patient.last_entry_at)[0] if patient.last_entry_at else None
     return {
         "id": patient.pk,
@@ -106,7 +72,7 @@ def _row(patient: Patient, today: date, rollups: dict, alerts: dict, prompt_days
         "open_alerts": alerts.get(patient.pk, _NO_ALERTS),
         "compliance_7d": round(completed / sent, 2) if sent else None,
         "next_session_at": patient.next_session_at,
-        "craving_daily_14d": sparkline,
+        "craving_daily_14d": windows.craving_daily if windows else [None] * SPARKLINE_DAYS,
     }
 
 
@@ -138,14 +104,13 @@ def triage_rows(user: User, *, query: str = "", ordering: str = "attention", lim
         return []
     now = timezone.now()
     today = {patient.pk: patient.journal_day(now)[0] for patient in patients}
-    earliest = min(today.values()) - timedelta(days=max(2 * WINDOW_DAYS, SPARKLINE_DAYS))
-    # The other reads filter by the same rule as a subquery, not by a list of a thousand ids.
-    visible = _visible(user, query)
-    rollups = _rollups_by_patient(visible, earliest)
-    alerts = open_alert_counts(visible.values("pk"))
-    prompt_days = _prompt_days_by_patient(visible, earliest)
+    windows = recent_windows(today, week=WINDOW_DAYS, days=SPARKLINE_DAYS)
+    prompts = recent_prompt_counts(today, days=WINDOW_DAYS)
+    # Filtered by the same rule as a subquery, not by a list of a thousand ids.
+    alerts = open_alert_counts(_visible(user, query).values("pk"))
     rows = [
-        _row(patient, today[patient.pk], rollups[patient.pk], alerts, prompt_days[patient.pk]) for patient in patients
+        _row(patient, today[patient.pk], windows.get(patient.pk), alerts, prompts.get(patient.pk))
+        for patient in patients
     ]
     return _sort(rows, ordering)[:limit]
 

@@ -12,8 +12,10 @@ from datetime import date, timedelta
 
 from django.db import connection
 from django.db.models import Aggregate, Count, F, FloatField, Func, Q, QuerySet
+from django.db.models.sql import Query
 
 from accounts.models import Patient
+from backend.db import sum_recent_days
 from reminders.models import Prompt, PromptKind, PromptStatus
 
 _SENT = Q(sent_at__isnull=False)
@@ -108,3 +110,22 @@ def _medians_in_python(due: QuerySet[Prompt], by_kind: dict, totals: dict) -> No
     for kind, values in latencies.items():
         by_kind[kind]["median_latency_seconds"] = statistics.median(values)
     totals["median_latency_seconds"] = statistics.median(everything) if everything else None
+
+
+def _funnel_sql(name: str) -> tuple[str, list]:
+    """FUNNEL[name] as an SQL condition over the prompt table (named by its db_table), compiled by
+    the ORM so that the funnel's terms stay defined in one place."""
+    query = Query(Prompt)
+    return query.build_where(FUNNEL[name]).as_sql(query.get_compiler(connection=connection), connection)
+
+
+def recent_prompt_counts(today_by_patient: dict, *, days: int) -> dict:
+    """{patient_id: (sent, completed)} of the prompts due on each patient's last `days` journal days
+    up to their `today`, in the funnel's terms; patients without a prompt due then are absent. One
+    query for any number of patients (backend.db.sum_recent_days)."""
+    columns, params = [], []
+    for name in ("sent", "completed"):
+        condition, condition_params = _funnel_sql(name)
+        columns.append(f"SUM(CASE WHEN {condition} THEN 1 ELSE 0 END)")
+        params += condition_params
+    return sum_recent_days(Prompt, today_by_patient, days, columns, params)
