@@ -7,9 +7,13 @@ a million and a half entries. Server fields are set the way the services would h
 the journal day and hour by `Patient.journal_day`, wall-clock times by `planning.local_instant`,
 scores by `journal.instruments`, notes encrypted by the note field itself.
 
+Each patient also has a year of daily check-in prompts (a schedule turned off the moment the load
+was written, so the planner sends nothing more): sent and answered as often as the patient checks
+in, expired otherwise, a few skipped or failed — the triage list and compliance read them.
+
 Left out on purpose: alerts (rules run inside the write services; a load bypasses them, so item 9
 of every PHQ-9 is answered 0 and nothing here should have fired one), entry revisions and
-tombstones, schedule prompt history, and the access log.
+tombstones, and the access log.
 """
 
 import hashlib
@@ -89,6 +93,10 @@ ASSESSMENT_FIELDS = (
 SESSION_FIELDS = (
     "id", "patient_id", "kind", "starts_at", "local_date", "duration_minutes", "route", "dose_mg", "notes",
     "created_by_id", "created_at", "updated_at",
+)  # fmt: skip
+SCHEDULE_FIELDS = (
+    "id", "patient_id", "kind", "instrument", "message", "days", "time", "window_start", "window_end",
+    "expires_after_minutes", "enabled", "created_by_id", "created_at", "updated_at",
 )  # fmt: skip
 PROMPT_FIELDS = (
     "id", "patient_id", "schedule_id", "session_id", "kind", "instrument", "message", "local_date", "slot",
@@ -203,6 +211,7 @@ class History:
     entries: list[tuple] = field(default_factory=list)
     assessments: list[tuple] = field(default_factory=list)
     sessions: list[tuple] = field(default_factory=list)
+    prompts: list[tuple] = field(default_factory=list)  # PROMPT_FIELDS
 
 
 def _weekday_on_or_after(day: date) -> date:
@@ -411,7 +420,60 @@ def patient_history(
     levels = history_days(profile, rng, first_day=first_day, count=days, ketamine_days=ketamine_days)
     entries = list(entry_rows(profile, rng, levels, entries_per_day=entries_per_day, now=now, note_share=note_share))
     assessments = list(assessment_rows(profile, rng, levels, now=now))
-    return History(entries=entries, assessments=assessments, sessions=sessions)
+    prompts = list(prompt_history_rows(profile, first_day=first_day, last_day=today, now=now, seed=seed))
+    return History(entries=entries, assessments=assessments, sessions=sessions, prompts=prompts)
+
+
+# --- Check-in prompt history ----------------------------------------------------------------------
+
+
+def history_schedule_id(profile: Profile, *, seed: int) -> uuid.UUID:
+    return _uuid(_rng(seed, "history-schedule", profile.number))
+
+
+def history_schedule_row(profile: Profile, *, seed: int, now: datetime, created_by_id) -> tuple:
+    """The daily check-in schedule the prompt history came from, turned off at `now` (SCHEDULE_FIELDS)."""
+    return (
+        history_schedule_id(profile, seed=seed), profile.patient_id, ScheduleKind.CHECK_IN, None, "",
+        json.dumps(list(WEEKDAYS)), time(profile.check_in_hour), None, None, EXPIRES_AFTER_MINUTES_DEFAULT, False,
+        created_by_id, now, now,
+    )  # fmt: skip
+
+
+def prompt_history_rows(profile: Profile, *, first_day: date, last_day: date, now: datetime, seed: int):
+    """One check-in prompt a journal day at the patient's check-in hour, for the days whose prompt
+    has expired by `now`: answered as often as the patient checks in (their engagement), else sent
+    and expired; 3 % failed (no phone took it) and 2 % skipped (the patient had already checked in).
+    Its own random stream, so the entries of a seed stay what they were."""
+    rng = _rng(seed, "prompt-history", profile.number)
+    zone = profile.patient().zone
+    schedule_id = history_schedule_id(profile, seed=seed)
+    expires_after = timedelta(minutes=EXPIRES_AFTER_MINUTES_DEFAULT)
+    day = first_day
+    while day <= last_day:
+        at = local_instant(zone, day, time(profile.check_in_hour))
+        if at + expires_after > now:
+            return
+        draw = rng.random()
+        sent_at = received_at = completed_at = None
+        attempts, last_error, channel, skip_reason = 1, "", "push", ""
+        if draw < 0.03:
+            status, attempts, last_error, channel = PromptStatus.FAILED, 3, "UNREGISTERED", ""
+        elif draw < 0.05:
+            status, attempts, channel, skip_reason = PromptStatus.SKIPPED, 0, "", "already_done"
+        else:
+            sent_at = at + timedelta(seconds=rng.randint(1, 20))
+            received_at = sent_at + timedelta(seconds=rng.randint(1, 30))
+            if rng.random() < profile.engagement:
+                status, completed_at = PromptStatus.COMPLETED, sent_at + timedelta(minutes=rng.randint(1, 100))
+            else:
+                status = PromptStatus.EXPIRED
+        yield (
+            _uuid(rng), profile.patient_id, schedule_id, None, PromptKind.CHECK_IN, None, "", day, 0, at,
+            at + expires_after, status, skip_reason, at, "", None, attempts, last_error, channel, sent_at,
+            received_at, completed_at, at - timedelta(days=1),
+        )  # fmt: skip
+        day += timedelta(days=1)
 
 
 # --- Due prompts ------------------------------------------------------------------------------------
@@ -514,7 +576,8 @@ class LoadResult:
     entries: int = 0
     assessments: int = 0
     sessions: int = 0
-    prompts: int = 0
+    prompt_history: int = 0  # answered, expired, skipped or failed check-in prompts of the past year
+    prompts: int = 0  # due ones (--prompts-due)
     notes: int = 0
     seconds: float = 0.0
 
@@ -597,6 +660,8 @@ def load_create(
     type(consent).objects.filter(pk=consent.pk).update(published_at=joined)
     progress(f"clinic, 3 clinicians and {patients} patients written")
 
+    schedules = (history_schedule_row(p, seed=seed, now=now, created_by_id=large.pk) for p in profiles)
+    copy_rows(Schedule, SCHEDULE_FIELDS, schedules)
     last_seq, journal_started = {}, clock.monotonic()
     for start in range(0, patients, CHUNK_PATIENTS):
         chunk = profiles[start : start + CHUNK_PATIENTS]
@@ -607,14 +672,15 @@ def load_create(
         result.sessions += copy_rows(TherapySession, SESSION_FIELDS, (r for h in histories for r in h.sessions))
         result.entries += copy_rows(Entry, ENTRY_FIELDS, (r for h in histories for r in h.entries))
         result.assessments += copy_rows(Assessment, ASSESSMENT_FIELDS, (r for h in histories for r in h.assessments))
+        result.prompt_history += copy_rows(Prompt, PROMPT_FIELDS, (r for h in histories for r in h.prompts))
         result.notes += sum(1 for h in histories for r in h.entries if r[14])
         for p, history in zip(chunk, histories, strict=True):
             last_seq[p.patient_id] = len(history.entries)
         done, elapsed = start + len(chunk), clock.monotonic() - journal_started
-        rows = result.entries + result.assessments + result.sessions
+        rows = result.entries + result.assessments + result.sessions + result.prompt_history
         progress(
             f"patients {done}/{patients}  entries {result.entries:,}  assessments {result.assessments:,}  "
-            f"sessions {result.sessions:,}  {rows / elapsed:,.0f} rows/s"
+            f"sessions {result.sessions:,}  prompts {result.prompt_history:,}  {rows / elapsed:,.0f} rows/s"
         )
     copy_rows(JournalSequence, ("patient_id", "last_seq"), last_seq.items())
     rollup_started = clock.monotonic()
@@ -646,12 +712,7 @@ def _due_prompts_create(
              json.dumps([WEEKDAYS[local.weekday()]]), time(local.hour, local.minute), None, None,
              EXPIRES_AFTER_MINUTES_DEFAULT, True, created_by.pk, now, now)
         )  # fmt: skip
-    copy_rows(
-        Schedule,
-        ("id", "patient_id", "kind", "instrument", "message", "days", "time", "window_start", "window_end",
-         "expires_after_minutes", "enabled", "created_by_id", "created_at", "updated_at"),
-        schedules,
-    )  # fmt: skip
+    copy_rows(Schedule, SCHEDULE_FIELDS, schedules)
     copy_rows(
         Device,
         ("id", "user_id", "platform", "token", "active", "deactivated_reason", "created_at", "updated_at"),

@@ -16,7 +16,8 @@ from backend.demo_histories import CHECK_IN_NOTES, CRAVING_NOTES, USE_NOTES
 from backend.encryption import decrypt
 from journal.instruments import instrument
 from journal.models import Assessment, Entry, JournalSequence, SessionKind, TherapySession
-from reminders.models import Device, Prompt, PromptStatus
+from reminders.models import Device, Prompt, PromptStatus, Schedule, ScheduleKind
+from reminders.selectors.compliance import compliance_of
 from reminders.services.delivery import prompts_claimable, prompts_sweep
 from reminders.services.schedules import prompts_plan_all
 from tests.conftest import sign_in
@@ -117,7 +118,7 @@ def test_ketamine_and_integration_sessions_every_few_weeks(load):
 
 
 def test_the_sweeper_claims_exactly_the_due_prompts_within_their_minute(load, due_at):
-    prompts = Prompt.objects.all()
+    prompts = Prompt.objects.filter(schedule__kind=ScheduleKind.CUSTOM)
     assert prompts.count() == PROMPTS
     assert {p.status for p in prompts} == {PromptStatus.SCHEDULED}
     assert all(due_at <= p.next_attempt_at == p.scheduled_for < due_at + timedelta(minutes=1) for p in prompts)
@@ -135,8 +136,30 @@ def test_the_sweeper_claims_exactly_the_due_prompts_within_their_minute(load, du
 
 
 def test_the_planner_adds_nothing_to_the_load_schedules(load):
+    before = Prompt.objects.count()
     prompts_plan_all(now=timezone.now())
-    assert Prompt.objects.count() == PROMPTS
+    assert Prompt.objects.count() == before
+
+
+def test_each_patient_has_a_daily_check_in_prompt_history_answered_as_often_as_they_check_in(load):
+    now = timezone.now()
+    history = Prompt.objects.filter(schedule__kind=ScheduleKind.CHECK_IN).select_related("patient", "schedule")
+    assert 0.9 * PATIENTS * DAYS <= history.count() <= PATIENTS * DAYS
+    assert not Schedule.objects.filter(kind=ScheduleKind.CHECK_IN, enabled=True).exists()  # turned off: no more
+    for prompt in history:
+        assert prompt.expires_at <= now and prompt.status != PromptStatus.SCHEDULED
+        assert prompt.local_date == prompt.patient.journal_day(prompt.scheduled_for)[0]
+        assert prompt.scheduled_for.astimezone(prompt.patient.zone).time() == prompt.schedule.time
+        assert (prompt.sent_at is not None) == (prompt.status in (PromptStatus.COMPLETED, PromptStatus.EXPIRED))
+        assert (prompt.completed_at is not None) == (prompt.status == PromptStatus.COMPLETED)
+    assert history.values("patient", "local_date").distinct().count() == history.count()  # one a day
+    statuses = Counter(history.values_list("status", flat=True))
+    assert statuses[PromptStatus.COMPLETED] > statuses[PromptStatus.EXPIRED] > 0
+    assert 0 < statuses[PromptStatus.FAILED] + statuses[PromptStatus.SKIPPED] < 0.15 * history.count()
+    patient = Patient.objects.first()
+    today = patient.journal_day(now)[0]
+    funnel = compliance_of(patient, from_date=today - timedelta(days=DAYS), to_date=today)
+    assert funnel["sent"] > 0 and funnel["completed"] == history.filter(patient=patient, status="completed").count()
 
 
 def test_the_logins_work(load):
@@ -166,8 +189,10 @@ def test_it_refuses_an_existing_load_clinic_unless_told_to_replace_it(load, due_
     _generate("--patients", "2", "--days", "3", "--replace")
     assert Clinic.objects.filter(name=loadgen.LOAD_CLINIC).count() == 1
     assert Patient.objects.count() == 2 and User.objects.count() == 2 + 3
-    assert JournalSequence.objects.count() == 2 and not Prompt.objects.exists() and not Device.objects.exists()
+    assert JournalSequence.objects.count() == 2 and not Device.objects.exists()
+    assert not Prompt.objects.exclude(schedule__kind=ScheduleKind.CHECK_IN).exists()  # the due ones went with it
     assert Entry.objects.values("patient").distinct().count() == 2
+    assert Prompt.objects.values("patient").distinct().count() == 2
 
 
 def test_replace_stops_at_the_append_only_access_log_and_changes_nothing(load):
