@@ -22,7 +22,7 @@ from journal.instruments import instrument
 from journal.models import AlertSeverity, Entry, EntryRevision, Instrument, SessionKind, TherapySession
 from journal.selectors.alerts import alerts_visible_to, open_alert_counts
 from journal.selectors.entries import entries_of
-from journal.selectors.rollups import RecentWindows, RollupSums, recent_windows
+from journal.selectors.rollups import RollupSums, recent_windows
 from journal.selectors.trends import journal_today, session_trends_of, trends_of
 from reminders.selectors.compliance import compliance_of, recent_prompt_counts
 
@@ -39,7 +39,12 @@ def _visible(user: User, query: str):
     return patients.filter(display_name__icontains=query) if query else patients
 
 
-def _patients(user: User, query: str) -> list[Patient]:
+_PATIENT_COLUMNS = ("id", "display_name", "status", "timezone", "last_entry_at", "next_session_at")
+
+
+def _patients(user: User, query: str) -> list[dict]:
+    """The visible patients as dicts of _PATIENT_COLUMNS: 1,000 model instances cost more than the
+    query that reads them."""
     live = Entry.objects.filter(patient=OuterRef("pk"), deleted_at__isnull=True)
     upcoming = TherapySession.objects.filter(
         patient=OuterRef("pk"), starts_at__gt=timezone.now(), deleted_at__isnull=True
@@ -48,20 +53,21 @@ def _patients(user: User, query: str) -> list[Patient]:
         last_entry_at=Subquery(live.order_by("-occurred_at").values("occurred_at")[:1]),
         next_session_at=Subquery(upcoming.order_by("starts_at").values("starts_at")[:1]),
     )
-    return list(patients.order_by("display_name", "id")[:TRIAGE_LIMIT])
+    return list(patients.order_by("display_name", "id").values(*_PATIENT_COLUMNS)[:TRIAGE_LIMIT])
 
 
-def _row(
-    patient: Patient, today: date, windows: RecentWindows | None, alerts: dict, prompts: tuple[int, int] | None
-) -> dict:
-    this_week, last_week = (windows.this_week, windows.last_week) if windows else (RollupSums(), RollupSums())
-    sent, completed = prompts or (0, 0)
-    last_entry_day = patient.journal_day(patient.last_entry_at)[0] if patient.last_entry_at else None
+def _row(patient: dict, zone: Patient, today: date, windows: dict, alerts: dict, prompts: dict) -> dict:
+    """One triage row from the reads of triage_rows, each keyed by patient id."""
+    recent = windows.get(patient["id"])
+    this_week, last_week = (recent.this_week, recent.last_week) if recent else (RollupSums(), RollupSums())
+    sent, completed = prompts.get(patient["id"], (0, 0))
+    last_entry_at = patient["last_entry_at"]
+    last_entry_day = zone.journal_day(last_entry_at)[0] if last_entry_at else None
     return {
-        "id": patient.pk,
-        "display_name": patient.display_name,
-        "status": patient.status,
-        "last_entry_at": patient.last_entry_at,
+        "id": patient["id"],
+        "display_name": patient["display_name"],
+        "status": patient["status"],
+        "last_entry_at": last_entry_at,
         "days_since_last_entry": (today - last_entry_day).days if last_entry_day else None,
         "entries_7d": this_week.entries,
         "check_in_days_7d": this_week.check_in_days,
@@ -69,10 +75,10 @@ def _row(
         "craving_mean_prev_7d": last_week.craving_mean,
         "mood_mean_7d": this_week.mood_mean,
         "use_days_7d": this_week.use_days,
-        "open_alerts": alerts.get(patient.pk, _NO_ALERTS),
+        "open_alerts": alerts.get(patient["id"], _NO_ALERTS),
         "compliance_7d": round(completed / sent, 2) if sent else None,
-        "next_session_at": patient.next_session_at,
-        "craving_daily_14d": windows.craving_daily if windows else [None] * SPARKLINE_DAYS,
+        "next_session_at": patient["next_session_at"],
+        "craving_daily_14d": recent.craving_daily if recent else [None] * SPARKLINE_DAYS,
     }
 
 
@@ -103,15 +109,14 @@ def triage_rows(user: User, *, query: str = "", ordering: str = "attention", lim
     if not patients:
         return []
     now = timezone.now()
-    today = {patient.pk: patient.journal_day(now)[0] for patient in patients}
+    # Patient.journal_day is the rule; one unsaved Patient per time zone applies it.
+    zones = {tz: Patient(timezone=tz) for tz in {patient["timezone"] for patient in patients}}
+    today = {patient["id"]: zones[patient["timezone"]].journal_day(now)[0] for patient in patients}
     windows = recent_windows(today, week=WINDOW_DAYS, days=SPARKLINE_DAYS)
     prompts = recent_prompt_counts(today, days=WINDOW_DAYS)
     # Filtered by the same rule as a subquery, not by a list of a thousand ids.
     alerts = open_alert_counts(_visible(user, query).values("pk"))
-    rows = [
-        _row(patient, today[patient.pk], windows.get(patient.pk), alerts, prompts.get(patient.pk))
-        for patient in patients
-    ]
+    rows = [_row(p, zones[p["timezone"]], today[p["id"]], windows, alerts, prompts) for p in patients]
     return _sort(rows, ordering)[:limit]
 
 
