@@ -48,6 +48,7 @@ def open_alert_counts(patients: QuerySet[Patient]) -> dict:
     acknowledged: an acknowledged alert is still being worked on) for these patients — pass the
     ones visible to the reader. One query; patients without any are absent."""
     counts: dict = {}
+    severities = AlertSeverity.values[::-1]  # urgent first; an enum's values are rebuilt on every read
     rows = (
         Alert.objects.filter(patient__in=patients)
         .exclude(status=AlertStatus.RESOLVED)
@@ -56,7 +57,7 @@ def open_alert_counts(patients: QuerySet[Patient]) -> dict:
         .order_by()
     )
     for row in rows:
-        counts.setdefault(row["patient_id"], dict.fromkeys(AlertSeverity.values[::-1], 0))[row["severity"]] = row["n"]
+        counts.setdefault(row["patient_id"], dict.fromkeys(severities, 0))[row["severity"]] = row["n"]
     return counts
 
 
