@@ -15,12 +15,12 @@ Means are entry-weighted: a window's craving mean is sum(craving) / count(cravin
 entries of its days, the same for every window (a day, 7 days, a session's pre and post).
 """
 
-import json
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from itertools import accumulate
 
+import orjson
 from django.db import connection
 from django.utils import timezone
 
@@ -164,7 +164,7 @@ def _trend_reads(patient: Patient, *, first: date, last: date, known: tuple[date
     with connection.cursor() as cursor:
         cursor.execute(_trend_statement(connection.vendor), params)
         (document,) = cursor.fetchone()
-    reads = json.loads(document)
+    reads = orjson.loads(document)  # the standard library's parser took a tenth of the request
     last_use = reads.pop("last_use")
     return {name: rows or [] for name, rows in reads.items()} | {"last_use": last_use}  # PostgreSQL: null, no rows
 
