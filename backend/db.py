@@ -132,7 +132,7 @@ def sum_recent_days(model: type[Model], today_by_patient: dict, days: int, colum
     (0 = today); `params` are theirs, in order. Patients without a row in their window are absent."""
     if not today_by_patient:
         return {}
-    connection = connections[router.db_for_read(model)]
+    connection = connections["default"]  # as column_value's, and the callers' compiled conditions
     table = connection.ops.quote_name(model._meta.db_table)
     back = _DAYS_BACK[connection.vendor].format(table=table)
     aggregates = ", ".join(column.replace("{back}", back) for column in columns)

@@ -7,9 +7,10 @@ a million and a half entries. Server fields are set the way the services would h
 the journal day and hour by `Patient.journal_day`, wall-clock times by `planning.local_instant`,
 scores by `journal.instruments`, notes encrypted by the note field itself.
 
-Each patient also has a year of daily check-in prompts (a schedule turned off the moment the load
-was written, so the planner sends nothing more): sent and answered as often as the patient checks
-in, expired otherwise, a few skipped or failed — the triage list and compliance read them.
+Each patient also has a daily check-in prompt for every day of the history (from a schedule turned
+off the moment the load was written, so the planner sends nothing more): answered as often as the
+patient checks in, expired otherwise, a few failed — the triage list and compliance read them. An
+answer is not linked to a check-in entry: the figures read only the prompts' own columns.
 
 Left out on purpose: alerts (rules run inside the write services; a load bypasses them, so item 9
 of every PHQ-9 is answered 0 and nothing here should have fired one), entry revisions and
@@ -431,20 +432,21 @@ def history_schedule_id(profile: Profile, *, seed: int) -> uuid.UUID:
     return _uuid(_rng(seed, "history-schedule", profile.number))
 
 
-def history_schedule_row(profile: Profile, *, seed: int, now: datetime, created_by_id) -> tuple:
-    """The daily check-in schedule the prompt history came from, turned off at `now` (SCHEDULE_FIELDS)."""
+def history_schedule_row(profile: Profile, *, seed: int, created_at: datetime, now: datetime, created_by_id) -> tuple:
+    """The daily check-in schedule the prompt history came from: made at `created_at`, before the
+    history, and turned off at `now` (SCHEDULE_FIELDS)."""
     return (
         history_schedule_id(profile, seed=seed), profile.patient_id, ScheduleKind.CHECK_IN, None, "",
         json.dumps(list(WEEKDAYS)), time(profile.check_in_hour), None, None, EXPIRES_AFTER_MINUTES_DEFAULT, False,
-        created_by_id, now, now,
+        created_by_id, created_at, now,
     )  # fmt: skip
 
 
 def prompt_history_rows(profile: Profile, *, first_day: date, last_day: date, now: datetime, seed: int):
     """One check-in prompt a journal day at the patient's check-in hour, for the days whose prompt
     has expired by `now`: answered as often as the patient checks in (their engagement), else sent
-    and expired; 3 % failed (no phone took it) and 2 % skipped (the patient had already checked in).
-    Its own random stream, so the entries of a seed stay what they were."""
+    and expired; 3 % failed (no phone took it). Its own random stream, so the entries of a seed stay
+    what they were."""
     rng = _rng(seed, "prompt-history", profile.number)
     zone = profile.patient().zone
     schedule_id = history_schedule_id(profile, seed=seed)
@@ -456,11 +458,9 @@ def prompt_history_rows(profile: Profile, *, first_day: date, last_day: date, no
             return
         draw = rng.random()
         sent_at = received_at = completed_at = None
-        attempts, last_error, channel, skip_reason = 1, "", "push", ""
+        attempts, last_error, channel = 1, "", "push"
         if draw < 0.03:
             status, attempts, last_error, channel = PromptStatus.FAILED, 3, "UNREGISTERED", ""
-        elif draw < 0.05:
-            status, attempts, channel, skip_reason = PromptStatus.SKIPPED, 0, "", "already_done"
         else:
             sent_at = at + timedelta(seconds=rng.randint(1, 20))
             received_at = sent_at + timedelta(seconds=rng.randint(1, 30))
@@ -470,7 +470,7 @@ def prompt_history_rows(profile: Profile, *, first_day: date, last_day: date, no
                 status = PromptStatus.EXPIRED
         yield (
             _uuid(rng), profile.patient_id, schedule_id, None, PromptKind.CHECK_IN, None, "", day, 0, at,
-            at + expires_after, status, skip_reason, at, "", None, attempts, last_error, channel, sent_at,
+            at + expires_after, status, "", at, "", None, attempts, last_error, channel, sent_at,
             received_at, completed_at, at - timedelta(days=1),
         )  # fmt: skip
         day += timedelta(days=1)
@@ -576,7 +576,7 @@ class LoadResult:
     entries: int = 0
     assessments: int = 0
     sessions: int = 0
-    prompt_history: int = 0  # answered, expired, skipped or failed check-in prompts of the past year
+    prompt_history: int = 0  # answered, expired or failed check-in prompts, one a day of the history
     prompts: int = 0  # due ones (--prompts-due)
     notes: int = 0
     seconds: float = 0.0
@@ -660,7 +660,9 @@ def load_create(
     type(consent).objects.filter(pk=consent.pk).update(published_at=joined)
     progress(f"clinic, 3 clinicians and {patients} patients written")
 
-    schedules = (history_schedule_row(p, seed=seed, now=now, created_by_id=large.pk) for p in profiles)
+    schedules = (
+        history_schedule_row(p, seed=seed, created_at=joined, now=now, created_by_id=large.pk) for p in profiles
+    )
     copy_rows(Schedule, SCHEDULE_FIELDS, schedules)
     last_seq, journal_started = {}, clock.monotonic()
     for start in range(0, patients, CHUNK_PATIENTS):

@@ -12,11 +12,12 @@ the number of entries and it takes the same queries for 5 patients or 2,000:
 """
 
 from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from django.db.models import OuterRef, Prefetch, Subquery
 from django.utils import timezone
 
-from accounts.models import Patient, User
+from accounts.models import Patient, User, journal_day_in
 from accounts.selectors import patients_visible_to
 from journal.instruments import instrument
 from journal.models import AlertSeverity, Entry, EntryRevision, Instrument, SessionKind, TherapySession
@@ -56,13 +57,13 @@ def _patients(user: User, query: str) -> list[dict]:
     return list(patients.order_by("display_name", "id").values(*_PATIENT_COLUMNS)[:TRIAGE_LIMIT])
 
 
-def _row(patient: dict, zone: Patient, today: date, windows: dict, alerts: dict, prompts: dict) -> dict:
+def _row(patient: dict, zone: ZoneInfo, today: date, windows: dict, alerts: dict, prompts: dict) -> dict:
     """One triage row from the reads of triage_rows, each keyed by patient id."""
     recent = windows.get(patient["id"])
     this_week, last_week = (recent.this_week, recent.last_week) if recent else (RollupSums(), RollupSums())
     sent, completed = prompts.get(patient["id"], (0, 0))
     last_entry_at = patient["last_entry_at"]
-    last_entry_day = zone.journal_day(last_entry_at)[0] if last_entry_at else None
+    last_entry_day = journal_day_in(zone, last_entry_at)[0] if last_entry_at else None
     return {
         "id": patient["id"],
         "display_name": patient["display_name"],
@@ -109,9 +110,8 @@ def triage_rows(user: User, *, query: str = "", ordering: str = "attention", lim
     if not patients:
         return []
     now = timezone.now()
-    # Patient.journal_day is the rule; one unsaved Patient per time zone applies it.
-    zones = {tz: Patient(timezone=tz) for tz in {patient["timezone"] for patient in patients}}
-    today = {patient["id"]: zones[patient["timezone"]].journal_day(now)[0] for patient in patients}
+    zones = {name: ZoneInfo(name) for name in {patient["timezone"] for patient in patients}}
+    today = {patient["id"]: journal_day_in(zones[patient["timezone"]], now)[0] for patient in patients}
     windows = recent_windows(today, week=WINDOW_DAYS, days=SPARKLINE_DAYS)
     prompts = recent_prompt_counts(today, days=WINDOW_DAYS)
     # Filtered by the same rule as a subquery, not by a list of a thousand ids.

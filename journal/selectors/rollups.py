@@ -1,8 +1,8 @@
 """Reading daily rollups (journal.models.DailyRollup): one patient's days, and sums over a window of
-days. Session trends, the alert rules and the triage list read rollups through here, as named
-tuples: a write reads a few dozen rows and a triage list ~15,000, where model instances would cost
-more than the queries. A range trend reads its rollups inside its one statement
-(journal.selectors.trends), in the same columns (ROLLUP_DAY_COLUMNS)."""
+days. Session trends and the alert rules read rollups through here as named tuples (a write reads a
+few dozen rows, where model instances would cost more than the query); the triage list reads many
+patients' recent weeks summed in SQL (recent_windows). A range trend reads its rollups inside its
+one statement (journal.selectors.trends), in the same columns (ROLLUP_DAY_COLUMNS)."""
 
 from collections import namedtuple
 from collections.abc import Iterable
@@ -116,7 +116,7 @@ class RecentWindows:
 def _window_columns(week: int, days: int) -> list[str]:
     columns = [
         f"SUM(CASE WHEN {{back}} {test} THEN {summed} ELSE 0 END)"
-        for test in (f"< {week}", f">= {week}")
+        for test in (f"< {week}", f"BETWEEN {week} AND {2 * week - 1}")
         for summed in _SUMMED.values()
     ]
     for day in range(days - 1, -1, -1):
@@ -124,7 +124,7 @@ def _window_columns(week: int, days: int) -> list[str]:
     return columns
 
 
-def recent_windows(today_by_patient: dict, *, week: int = 7, days: int = 14) -> dict:
+def recent_windows(today_by_patient: dict, *, week: int, days: int) -> dict:
     """{patient_id: RecentWindows} over each patient's last `days` journal days (at least two weeks)
     up to their `today`; patients without a rollup in them are absent. One query."""
     assert days >= 2 * week

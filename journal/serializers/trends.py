@@ -26,9 +26,7 @@ class TrendRangeSerializer(serializers.Serializer):
         if first > last:
             raise serializers.ValidationError({"from": ["`from` must not be after `to`."]}, code="invalid")
         if (last - first).days + 1 > MAX_DAYS:
-            raise serializers.ValidationError(
-                {"from": [f"At most {MAX_DAYS} days at a time."]}, code="range_too_long"
-            )
+            raise serializers.ValidationError({"from": [f"At most {MAX_DAYS} days at a time."]}, code="range_too_long")
         return first, last
 
 

@@ -43,7 +43,9 @@ def test_the_same_bytes_as_drf_for_everything_but_floats(value):
     assert FAST.render(value) == DRF.render(value)
 
 
-@given(st.recursive(st.floats(allow_nan=False, allow_infinity=False) | st.integers(-1000, 1000), st.lists, max_leaves=20))
+@given(
+    st.recursive(st.floats(allow_nan=False, allow_infinity=False) | st.integers(-1000, 1000), st.lists, max_leaves=20)
+)
 def test_floats_read_back_as_the_same_numbers(value):
     assert json.loads(FAST.render(value)) == json.loads(DRF.render(value))
 

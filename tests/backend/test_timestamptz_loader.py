@@ -46,4 +46,5 @@ def test_values_are_the_ones_djangos_loader_gives():
         djangos = type("DjangoTzLoader", (BaseTzLoader,), {"timezone": connection.timezone})
         cursor.cursor.adapters.register_loader(TIMESTAMPTZ, djangos)
         cursor.execute("SELECT unnest(%s::timestamptz[])", [INSTANTS])
-        assert [row[0] for row in cursor.fetchall()] == values
+        djangos_values = [row[0] for row in cursor.fetchall()]
+    assert [(v, v.tzinfo) for v in djangos_values] == [(v, v.tzinfo) for v in values]

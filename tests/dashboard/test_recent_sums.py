@@ -23,7 +23,7 @@ ZONES = ("Pacific/Kiritimati", "Pacific/Pago_Pago", "Europe/Berlin", "America/Ne
 
 
 def build_world(seed: int) -> list:
-    """Patients with random rollup rows and prompts from 20 days before to 2 days after their today."""
+    """Patients with random rollup rows and prompts from 22 days before to 2 days after their today."""
     from journal.models import DailyRollup
     from reminders.models import Prompt, Schedule
     from tests.factories import ClinicFactory, PatientFactory
@@ -38,9 +38,11 @@ def build_world(seed: int) -> list:
             continue  # one patient with nothing at all
         today = patient.journal_day(NOW)[0]
         schedule = Schedule.objects.create(patient=patient, kind="check_in", days=["mon"], time="09:00")
-        for back in range(-2, 21):
+        # One patient with rows only just outside both windows: tomorrow, and 21 and 22 days back.
+        days_back = (-1, 21, 22) if n == 1 else range(-2, 23)
+        for back in days_back:
             day = today - timedelta(days=back)
-            if back in (0, 6, 7, 13, 14) or rng.random() < 0.6:  # the window edges more often than not
+            if back in (-1, 0, 6, 7, 13, 14, 20, 21) or rng.random() < 0.6:  # window edges more often than not
                 cravings = rng.randrange(0, 4)
                 moods = rng.randrange(0, 3)
                 DailyRollup.objects.create(
@@ -72,26 +74,30 @@ def mismatches(seed: int) -> list[str]:
     with time_machine.travel(NOW, tick=False):
         patients = build_world(seed)
         today_by_patient = {patient.pk: patient.journal_day(NOW)[0] for patient in patients}
-        windows = recent_windows(today_by_patient, week=7, days=14)
         prompts = recent_prompt_counts(today_by_patient, days=7)
+        for span in (14, 21):  # the triage's two weeks, and a sparkline longer than them
+            windows = recent_windows(today_by_patient, week=7, days=span)
+            for patient in patients:
+                today = today_by_patient[patient.pk]
+                days = daily_rollups(patient, today - timedelta(days=span - 1), today)
+                expected = None
+                if days:
+                    back = [days.get(today - timedelta(days=n)) for n in range(span)]
+                    expected = RecentWindows(
+                        this_week=RollupSums.over(back[:7]),
+                        last_week=RollupSums.over(back[7:14]),
+                        craving_daily=[mean(day.craving_sum, day.craving_count) if day else None for day in back[::-1]],
+                    )
+                if windows.get(patient.pk) != expected:
+                    found.append(f"{patient.timezone} {span} days: {windows.get(patient.pk)} != {expected}")
         for patient in patients:
             today = today_by_patient[patient.pk]
-            days = daily_rollups(patient, today - timedelta(days=13), today)
-            expected = None
-            if days:
-                back = [days.get(today - timedelta(days=n)) for n in range(14)]
-                expected = RecentWindows(
-                    this_week=RollupSums.over(back[:7]),
-                    last_week=RollupSums.over(back[7:]),
-                    craving_daily=[mean(day.craving_sum, day.craving_count) if day else None for day in back[::-1]],
-                )
-            if windows.get(patient.pk) != expected:
-                found.append(f"{patient.timezone} windows: {windows.get(patient.pk)} != {expected}")
             funnel = compliance_of(patient, from_date=today - timedelta(days=6), to_date=today)
             expected_prompts = (funnel["sent"], funnel["completed"]) if funnel["scheduled"] else None
             if prompts.get(patient.pk) != expected_prompts:
                 found.append(f"{patient.timezone} prompts: {prompts.get(patient.pk)} != {expected_prompts}")
     assert len(set(today_by_patient.values())) == 3  # the zones disagree about today
+    assert patients[1].pk not in windows and patients[1].pk not in prompts  # rows only outside the windows
     return found
 
 

@@ -70,7 +70,8 @@ class Command(BaseCommand):
             self.style.SUCCESS(
                 f"{loadgen.LOAD_CLINIC}: {result.patients:,} patients, {result.entries:,} entries "
                 f"({result.notes:,} with a note), {result.assessments:,} assessments, {result.sessions:,} sessions, "
-                f"{result.prompt_history:,} past check-in prompts, {result.prompts:,} due prompts in {result.seconds:.1f} s."
+                f"{result.prompt_history:,} past check-in prompts, {result.prompts:,} due prompts "
+                f"in {result.seconds:.1f} s."
             )
         )
         last_phone = loadgen.patient_email(min(loadgen.PATIENTS_WITH_PASSWORD, patients))
