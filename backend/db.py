@@ -1,5 +1,6 @@
 """Small database helpers the ORM does not offer directly."""
 
+from collections.abc import Sequence
 from functools import lru_cache
 
 from django.db import connections, router
@@ -70,6 +71,7 @@ class RowLoader:
         self.fields = model._meta.concrete_fields
         self.width = len(self.fields)
         self._pk_index = self.fields.index(model._meta.pk)
+        self._attnames = [field.attname for field in self.fields]
         self._converters: list[tuple] | None = None
 
     def columns(self, alias: str) -> str:
@@ -98,7 +100,7 @@ class RowLoader:
             for converter in converters:
                 value = converter(value, column, connection)
             converted.append(value)
-        return self.model.from_db(self.using, [field.attname for field in self.fields], converted)
+        return self.model.from_db(self.using, self._attnames, converted)
 
     @staticmethod
     def load_joined(row, *loaders: "RowLoader") -> list[Model | None]:
@@ -125,7 +127,7 @@ _DAYS_BACK = {
 }
 
 
-def sum_recent_days(model: type[Model], today_by_patient: dict, days: int, columns: list[str], params=()) -> dict:
+def sum_recent_days(model: type[Model], today_by_patient: dict, days: int, columns: Sequence[str], params=()) -> dict:
     """{patient_id: (aggregates…)} over each patient's `days` journal days up to their `today` in
     `model`'s table (patient_id and local_date columns), one query. `columns` are SQL aggregates over
     the table, named by its db_table, where `{back}` is a row's days back from the patient's today
@@ -136,6 +138,8 @@ def sum_recent_days(model: type[Model], today_by_patient: dict, days: int, colum
     table = connection.ops.quote_name(model._meta.db_table)
     back = _DAYS_BACK[connection.vendor].format(table=table)
     aggregates = ", ".join(column.replace("{back}", back) for column in columns)
+    # The ids as the table stores them (hex text on SQLite), mapped back to the callers' own.
+    patient_ids = {column_value(model, "patient", patient_id): patient_id for patient_id in today_by_patient}
     if connection.vendor == "postgresql":
         sql = (
             "SELECT w.patient_id, a.* FROM unnest(%s::uuid[], %s::date[]) AS w(patient_id, today) "  # noqa: S608
@@ -151,10 +155,9 @@ def sum_recent_days(model: type[Model], today_by_patient: dict, days: int, colum
         )
         window_params = [
             value
-            for patient_id, today in today_by_patient.items()
-            for value in (column_value(model, "patient", patient_id), connection.ops.adapt_datefield_value(today))
+            for stored_id, today in zip(patient_ids, today_by_patient.values(), strict=True)
+            for value in (stored_id, connection.ops.adapt_datefield_value(today))
         ]
-    patient_ids = {column_value(model, "patient", patient_id): patient_id for patient_id in today_by_patient}
     with connection.cursor() as cursor:
         cursor.execute(sql, [*window_params, *params])
         return {patient_ids[patient_id]: tuple(values) for patient_id, found, *values in cursor.fetchall() if found}

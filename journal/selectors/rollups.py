@@ -8,6 +8,7 @@ from collections import namedtuple
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from functools import cache
 
 from django.db import connection
 
@@ -113,7 +114,8 @@ class RecentWindows:
     craving_daily: list[float | None]  # mean craving of each of the last `days` days, oldest first
 
 
-def _window_columns(week: int, days: int) -> list[str]:
+@cache
+def _window_columns(week: int, days: int) -> tuple[str, ...]:
     columns = [
         f"SUM(CASE WHEN {{back}} {test} THEN {summed} ELSE 0 END)"
         for test in (f"< {week}", f"BETWEEN {week} AND {2 * week - 1}")
@@ -121,7 +123,7 @@ def _window_columns(week: int, days: int) -> list[str]:
     ]
     for day in range(days - 1, -1, -1):
         columns += [f"MAX(CASE WHEN {{back}} = {day} THEN {name} END)" for name in ("craving_sum", "craving_count")]
-    return columns
+    return tuple(columns)
 
 
 def recent_windows(today_by_patient: dict, *, week: int, days: int) -> dict:

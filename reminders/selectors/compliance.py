@@ -9,6 +9,7 @@ prompts' latencies, ordered, and takes the medians in Python.
 
 import statistics
 from datetime import date, timedelta
+from functools import cache
 
 from django.db import connection
 from django.db.models import Aggregate, Count, F, FloatField, Func, Q, QuerySet
@@ -119,13 +120,20 @@ def _funnel_sql(name: str) -> tuple[str, list]:
     return query.build_where(FUNNEL[name]).as_sql(query.get_compiler(connection=connection), connection)
 
 
-def recent_prompt_counts(today_by_patient: dict, *, days: int) -> dict:
-    """{patient_id: (sent, completed)} of the prompts due on each patient's last `days` journal days
-    up to their `today`, in the funnel's terms; patients without a prompt due then are absent. One
-    query for any number of patients (backend.db.sum_recent_days)."""
+@cache
+def _sent_completed_columns(vendor: str) -> tuple[list[str], list]:
+    """The two aggregates and their parameters, compiled once per database vendor."""
     columns, params = [], []
     for name in ("sent", "completed"):
         condition, condition_params = _funnel_sql(name)
         columns.append(f"SUM(CASE WHEN {condition} THEN 1 ELSE 0 END)")
         params += condition_params
+    return columns, params
+
+
+def recent_prompt_counts(today_by_patient: dict, *, days: int) -> dict:
+    """{patient_id: (sent, completed)} of the prompts due on each patient's last `days` journal days
+    up to their `today`, in the funnel's terms; patients without a prompt due then are absent. One
+    query for any number of patients (backend.db.sum_recent_days)."""
+    columns, params = _sent_completed_columns(connection.vendor)
     return sum_recent_days(Prompt, today_by_patient, days, columns, params)
