@@ -8,24 +8,35 @@ from django.db.models import Model
 from django.db.models.constants import OnConflict
 from django.db.models.sql import InsertQuery
 
-_insert_sql: dict[tuple[type[Model], str], str] = {}
+_insert_sql: dict[tuple, str] = {}
+
+
+def insert_rows_statement(objs: Sequence[Model], on_conflict: OnConflict | None = None) -> tuple[str, list]:
+    """`INSERT …` of instances of one model: Django's own statement (InsertQuery), with values from
+    each field's pre_save and get_db_prep_save exactly as in Model.save() (encryption too). Without
+    `on_conflict` the caller may append its own ON CONFLICT clause.
+
+    One row's text is the same for every row, so it is compiled once per model, database and
+    conflict handling (the hot paths write one row); several rows are compiled each time, since
+    Django may lay their values out as arrays (UNNEST on PostgreSQL)."""
+    model = type(objs[0])
+    using = router.db_for_write(model, instance=objs[0])
+    fields = model._meta.local_concrete_fields
+    key = (model, using, on_conflict)
+    if len(objs) > 1 or key not in _insert_sql:
+        query = InsertQuery(model, on_conflict=on_conflict)
+        query.insert_values(fields, objs)
+        [(sql, params)] = query.get_compiler(using=using).as_sql()
+        if len(objs) > 1:
+            return sql, list(params)
+        _insert_sql[key] = sql
+    connection = connections[using]
+    return _insert_sql[key], [field.get_db_prep_save(field.pre_save(objs[0], True), connection) for field in fields]
 
 
 def insert_statement(obj: Model) -> tuple[str, list]:
-    """`INSERT … ON CONFLICT DO NOTHING` for one instance: Django's own statement (InsertQuery),
-    compiled once per model and database since its text is the same for every row, with values
-    from each field's pre_save and get_db_prep_save exactly as in Model.save() (encryption too)."""
-    model = type(obj)
-    using = router.db_for_write(model, instance=obj)
-    fields = model._meta.local_concrete_fields
-    sql = _insert_sql.get((model, using))
-    if sql is None:
-        query = InsertQuery(model, on_conflict=OnConflict.IGNORE)
-        query.insert_values(fields, [obj])
-        [(sql, _)] = query.get_compiler(using=using).as_sql()
-        _insert_sql[(model, using)] = sql
-    connection = connections[using]
-    return sql, [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields]
+    """`INSERT … ON CONFLICT DO NOTHING` for one instance."""
+    return insert_rows_statement([obj], OnConflict.IGNORE)
 
 
 def mark_saved(obj: Model) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
@@ -21,6 +21,7 @@ from rest_framework.exceptions import ValidationError
 from accounts.models import Patient, User
 from backend import hooks
 from backend.api.exceptions import Conflict
+from backend.db import insert_rows_statement, mark_saved
 from journal.alert_rules import iso
 from journal.models import SEVERITY_OF_RULE, Alert, AlertRule, AlertStatus
 from journal.selectors.alerts import disengagement_candidates
@@ -48,31 +49,75 @@ def alerts_raise(*, raisings: Iterable[Raising], now: datetime) -> list[Alert]:
     pending: dict[tuple, list[dict]] = {}
     for raising in raisings:
         pending.setdefault((raising.patient_id, raising.rule), []).extend(raising.evidence)
+    # SQLite (the embedded demo) has no jsonb to append with inside an upsert: the ORM steps there.
+    opened = _upsert(pending, now) if connection.vendor == "postgresql" else _insert_or_append(pending, now)
+    for alert in opened:
+        hooks.alert_opened.call(alert=alert)
+    return opened
+
+
+def _candidates(pending: dict[tuple, list[dict]], now: datetime) -> list[Alert]:
+    """A new alert per pending (patient, rule), in one lock order for every writer."""
+    return [
+        Alert(
+            id=uuid.uuid4(),
+            patient_id=patient_id,
+            rule=rule,
+            severity=SEVERITY_OF_RULE[rule],
+            status=AlertStatus.OPEN,
+            evidence=pending[(patient_id, rule)][-EVIDENCE_KEPT:],
+            opened_at=now,
+            last_fired_at=now,
+        )
+        for patient_id, rule in sorted(pending, key=lambda key: (str(key[0]), key[1]))
+    ]
+
+
+# Where the (patient, rule) already has an unresolved alert, the partial unique index turns the
+# insert into an append to that alert's evidence, trimmed to the newest EVIDENCE_KEPT items. The
+# conflict target names the index's own predicate so PostgreSQL infers it. A writer racing us waits
+# on the row and then appends (or inserts, if it was resolved meanwhile): never an IntegrityError.
+_APPEND_ON_CONFLICT = f"""
+ON CONFLICT (patient_id, rule) WHERE NOT (status = '{AlertStatus.RESOLVED}') DO UPDATE SET
+    evidence = (
+        SELECT jsonb_agg(t.item ORDER BY t.n)
+        FROM jsonb_array_elements({Alert._meta.db_table}.evidence || EXCLUDED.evidence) WITH ORDINALITY AS t(item, n)
+        WHERE t.n > jsonb_array_length({Alert._meta.db_table}.evidence || EXCLUDED.evidence) - %s
+    ),
+    last_fired_at = EXCLUDED.last_fired_at
+RETURNING id
+"""  # noqa: S608 - names and a constant from the model
+
+
+def _upsert(pending: dict[tuple, list[dict]], now: datetime) -> list[Alert]:
+    """PostgreSQL: every pending alert opened or appended to in one statement. A returned id that
+    is the candidate's own was inserted; any other is the unresolved alert that took the evidence."""
+    candidates = _candidates(pending, now)
+    sql, params = insert_rows_statement(candidates)
+    with connection.cursor() as cursor:
+        cursor.execute(sql + _APPEND_ON_CONFLICT, [*params, EVIDENCE_KEPT])
+        returned = {row[0] for row in cursor.fetchall()}
+    opened = [alert for alert in candidates if alert.pk in returned]
+    for alert in opened:
+        mark_saved(alert)
+    return opened
+
+
+def _insert_or_append(pending: dict[tuple, list[dict]], now: datetime) -> list[Alert]:
+    """The same as `_upsert` in ORM steps: insert what the index lets in, then lock the unresolved
+    alerts of the rest and append to them."""
     opened: list[Alert] = []
     # Another pass only for an alert resolved between our insert and our read of it: nothing is
     # left to add to, and there is room for a new one.
     for _attempt in range(3):
         if not pending:
             break
-        keys = sorted(pending, key=lambda key: (str(key[0]), key[1]))  # one lock order for every writer
-        candidates = [
-            Alert(
-                id=uuid.uuid4(),
-                patient_id=patient_id,
-                rule=rule,
-                severity=SEVERITY_OF_RULE[rule],
-                status=AlertStatus.OPEN,
-                evidence=pending[(patient_id, rule)][-EVIDENCE_KEPT:],
-                opened_at=now,
-                last_fired_at=now,
-            )
-            for patient_id, rule in keys
-        ]
+        candidates = _candidates(pending, now)
         Alert.objects.bulk_create(candidates, ignore_conflicts=True)
         inserted = set(Alert.objects.filter(pk__in=[a.pk for a in candidates]).values_list("pk", flat=True))
         for alert in candidates:
             if alert.pk in inserted:
-                alert._state.adding = False
+                mark_saved(alert)
                 opened.append(alert)
                 del pending[(alert.patient_id, alert.rule)]
         if not pending:
@@ -92,8 +137,6 @@ def alerts_raise(*, raisings: Iterable[Raising], now: datetime) -> list[Alert]:
             alert.last_fired_at = now
         if existing:
             Alert.objects.bulk_update(existing, ["evidence", "last_fired_at"])
-    for alert in opened:
-        hooks.alert_opened.call(alert=alert)
     return opened
 
 

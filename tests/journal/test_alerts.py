@@ -15,7 +15,8 @@ from accounts.models import AccessLog, Patient, User
 from backend import hooks
 from journal.models import Alert
 from journal.selectors.alerts import open_alert_counts
-from journal.services.alerts import alert_acknowledge, alert_raise, alert_resolve
+from journal.services import alerts as alert_services
+from journal.services.alerts import Raising, alert_acknowledge, alert_raise, alert_resolve, alerts_raise
 from journal.services.entries import entry_create
 from journal.tasks import check_disengagement
 from tests.conftest import client_for
@@ -48,7 +49,16 @@ def opened(monkeypatch):
 # --- Raising ------------------------------------------------------------------------------------------
 
 
-def test_a_second_trigger_adds_evidence_to_the_open_alert_and_notifies_once(cast, opened):
+@pytest.fixture(params=["one upsert", "orm steps"])
+def raising_path(request, monkeypatch):
+    """PostgreSQL raises in one upsert; SQLite (the embedded demo) in ORM steps. Both must behave
+    alike, so the raising tests run through each on PostgreSQL."""
+    if request.param == "orm steps":
+        monkeypatch.setattr(alert_services, "_upsert", alert_services._insert_or_append)
+    return request.param
+
+
+def test_a_second_trigger_adds_evidence_to_the_open_alert_and_notifies_once(cast, opened, raising_path):
     first = raise_alert(cast.patient, n=1)
     assert first is not None and first.status == "open"
     assert raise_alert(cast.patient, n=2) is None
@@ -58,21 +68,21 @@ def test_a_second_trigger_adds_evidence_to_the_open_alert_and_notifies_once(cast
     assert opened == [first]
 
 
-def test_an_acknowledged_alert_still_collects_evidence(cast, opened):
+def test_an_acknowledged_alert_still_collects_evidence(cast, opened, raising_path):
     alert_acknowledge(alert=raise_alert(cast.patient, n=1), by=cast.clinician, note="")
     raise_alert(cast.patient, n=2)
     assert len(Alert.objects.get().evidence) == 2
     assert len(opened) == 1
 
 
-def test_after_resolving_a_new_trigger_opens_a_new_alert(cast, opened):
+def test_after_resolving_a_new_trigger_opens_a_new_alert(cast, opened, raising_path):
     alert_resolve(alert=raise_alert(cast.patient, n=1), by=cast.clinician, note="Talked it through.")
     raise_alert(cast.patient, n=2)
     assert sorted(Alert.objects.values_list("status", flat=True)) == ["open", "resolved"]
     assert len(opened) == 2
 
 
-def test_other_rules_and_patients_get_their_own_alerts(cast, opened):
+def test_other_rules_and_patients_get_their_own_alerts(cast, opened, raising_path):
     raise_alert(cast.patient, rule="use_reported")
     raise_alert(cast.patient, rule="craving_high")
     raise_alert(cast.other_patient, rule="use_reported")
@@ -80,14 +90,38 @@ def test_other_rules_and_patients_get_their_own_alerts(cast, opened):
     assert len(opened) == 3
 
 
-def test_evidence_keeps_the_newest_fifty(cast):
+def test_evidence_keeps_the_newest_fifty(cast, raising_path):
     for n in range(55):
         raise_alert(cast.patient, n=n)
     assert [item["n"] for item in Alert.objects.get().evidence] == list(range(5, 55))
 
 
+def test_one_call_opens_some_alerts_and_appends_to_others_in_order(cast, opened, raising_path):
+    first = raise_alert(cast.patient, rule="use_reported", n=0)
+    now = datetime.now(UTC)
+    new = alerts_raise(
+        raisings=[
+            Raising(cast.patient.pk, "use_reported", evidence(n=1)),
+            Raising(cast.patient.pk, "craving_high", evidence(n=2)),
+            Raising(cast.patient.pk, "use_reported", evidence(n=3)),
+            Raising(cast.other_patient.pk, "use_reported", evidence(n=4)),
+        ],
+        now=now,
+    )
+    assert sorted((alert.patient_id, alert.rule) for alert in new) == sorted(
+        [(cast.patient.pk, "craving_high"), (cast.other_patient.pk, "use_reported")]
+    )
+    assert {alert.pk for alert in new} == set(
+        Alert.objects.exclude(pk=first.pk).values_list("pk", flat=True)
+    )  # what it returns is what it stored
+    appended = Alert.objects.get(pk=first.pk)
+    assert [item["n"] for item in appended.evidence] == [0, 1, 3]
+    assert appended.last_fired_at == now and appended.opened_at == first.opened_at
+    assert [alert.pk for alert in opened] == [first.pk, *(alert.pk for alert in new)]
+
+
 @pytest.mark.django_db(transaction=True)
-def test_two_writers_racing_make_one_alert_with_both_pieces_of_evidence(cast):
+def test_two_writers_racing_make_one_alert_with_both_pieces_of_evidence(cast, raising_path):
     """Beat's disengagement check holds no journal lock, so the partial unique index decides."""
     barrier = threading.Barrier(2)
     errors = []
