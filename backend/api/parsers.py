@@ -1,4 +1,4 @@
-from rest_framework.exceptions import UnsupportedMediaType
+from rest_framework.exceptions import ParseError, UnsupportedMediaType
 from rest_framework.parsers import JSONParser
 
 
@@ -11,7 +11,12 @@ class StrictJSONParser(JSONParser):
         if declared is not None and declared not in ("utf-8", "utf8"):
             raise UnsupportedMediaType(media_type)
         parser_context = dict(parser_context or {}, encoding="utf-8")
-        return super().parse(stream, media_type, parser_context)
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            # Brackets nested thousands deep fit well under the body limit; the parser gives up on
+            # them with a RecursionError, not the ValueError DRF turns into a 400.
+            raise ParseError("JSON parse error - nested too deeply.") from None
 
     @staticmethod
     def _declared_charset(media_type: str | None) -> str | None:

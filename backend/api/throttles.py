@@ -12,6 +12,8 @@ from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle
 
+from backend.api.client import client_ip
+
 logger = logging.getLogger(__name__)
 
 _CACHE_DOWN_BACKOFF_SECONDS = 5.0
@@ -92,9 +94,18 @@ class UserWriteThrottle(FailOpenMixin, FixedWindowRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": request.user.pk}
 
 
-class EnrollmentThrottle(FailOpenMixin, AnonRateThrottle):
+class PerAddressThrottle(FailOpenMixin, AnonRateThrottle):
+    """Counts per caller address as the rest of the app sees it (client_ip: REMOTE_ADDR, or what
+    the trusted proxies appended). DRF's own get_ident believes any X-Forwarded-For a caller sends,
+    so a fresh header per request would never be counted."""
+
+    def get_ident(self, request):
+        return client_ip(request) or "unknown"
+
+
+class EnrollmentThrottle(PerAddressThrottle):
     scope = "enrollment"
 
 
-class PasswordResetThrottle(FailOpenMixin, AnonRateThrottle):
+class PasswordResetThrottle(PerAddressThrottle):
     scope = "password_reset"

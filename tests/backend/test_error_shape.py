@@ -42,6 +42,17 @@ def test_malformed_json_is_400(db):
     assert _error(response)["code"] == "validation_error"
 
 
+@pytest.mark.parametrize("path", ["/api/v1/auth/token/", "/api/v1/auth/enroll/", "/api/v1/entries/sync/"])
+def test_json_nested_thousands_deep_is_400_not_500(clients, path):
+    client = Client(
+        raise_request_exception=False, HTTP_AUTHORIZATION=clients.patient._credentials["HTTP_AUTHORIZATION"]
+    )
+    body = "[" * 100_000 + "]" * 100_000  # 200 KB: under the body limit, over the parser's recursion
+    response = client.post(path, data=body, content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert "nested too deeply" in _error(response)["message"]
+
+
 def test_validation_errors_carry_fields_and_field_codes(db):
     response = APIClient().post("/api/v1/auth/enroll/", {"code": "x", "email": "not-an-email"}, format="json")
     error = _error(response)
@@ -155,6 +166,27 @@ def test_write_throttle_answers_429_with_retry_after(clients, monkeypatch):
     assert 1 <= int(response["Retry-After"]) <= 60
     # Reads are not write-throttled.
     assert clients.patient.get("/api/v1/me/").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "limit"),
+    [
+        ("/api/v1/auth/enroll/", {"code": "AAAA-BBBB-CCCC", "email": "x@example.org", "password": "pw-long-enough-123",
+                                  "consent_version": "1"}, 20),
+        ("/api/v1/auth/password-reset/", {"email": "victim@example.org"}, 5),
+    ],
+)  # fmt: skip
+def test_per_address_throttles_count_the_caller_not_a_forwarded_for_it_chose(db, settings, path, body, limit):
+    """Code guessing and reset-mail floods stay limited whatever X-Forwarded-For a caller invents;
+    behind a trusted proxy, the address that proxy appended is the one counted."""
+    client = APIClient()
+    codes = [
+        client.post(path, body, format="json", HTTP_X_FORWARDED_FOR=f"10.0.0.{n}").status_code for n in range(limit + 1)
+    ]
+    assert codes[:limit].count(429) == 0 and codes[limit] == 429
+    settings.TRUSTED_PROXY_COUNT = 1  # now the proxy's entry is the caller: a new one is not throttled
+    assert client.post(path, body, format="json", HTTP_X_FORWARDED_FOR="10.9.9.9").status_code != 429
+    assert client.post(path, body, format="json", HTTP_X_FORWARDED_FOR="10.0.0.1, 10.0.0.2").status_code != 429
 
 
 def test_request_id_is_echoed(db):
