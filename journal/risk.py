@@ -11,7 +11,7 @@ self-harm or a lapse still gets the support block: showing crisis resources neve
 block says plainly when the clinic reads the journal.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from django.utils import timezone
@@ -19,7 +19,7 @@ from django.utils import timezone
 from accounts.models import PatientStatus
 from journal.alert_rules import ALL_RULES, Firing, Written
 from journal.models import SEVERITY_OF_RULE
-from journal.selectors.alerts import severities_fired_by_entry
+from journal.selectors.alerts import severities_fired_by
 from journal.services.alerts import Raising, alerts_raise
 
 __all__ = ["RULES", "Firing", "Written", "evaluate_writes", "support_block", "support_for_retry"]
@@ -30,18 +30,20 @@ Rule = Callable[[Written], list[Firing]]
 RULES: list[Rule] = list(ALL_RULES)
 
 
-def evaluate_writes(written: Written) -> dict | None:
+def evaluate_writes(written: Written, *, replayed_entry_ids: Iterable = ()) -> dict | None:
     """Runs every rule and raises what fired; returns the `support` block when one fired high or
-    urgent, else None."""
+    urgent, else None. `replayed_entry_ids`: entries a sync batch repeats unchanged, whose first
+    answer may have been lost — the alerts they fired then count toward the block too."""
     if written.now is None:
         written = replace(written, now=timezone.now())
     firings = [firing for rule in RULES for firing in rule(written)]
-    if not firings:
-        return None
-    if written.patient.status == PatientStatus.ACTIVE:
+    if firings and written.patient.status == PatientStatus.ACTIVE:
         raisings = [Raising(written.patient.pk, firing.rule, [firing.evidence]) for firing in firings]
         alerts_raise(raisings=raisings, now=written.now)
-    worst = _worst_calls_for_support(SEVERITY_OF_RULE[firing.rule] for firing in firings)
+    severities = [SEVERITY_OF_RULE[firing.rule] for firing in firings]
+    if replayed_entry_ids:
+        severities += severities_fired_by(written.patient, entry_ids=replayed_entry_ids)
+    worst = _worst_calls_for_support(severities)
     return support_block(written.patient.clinic, worst) if worst else None
 
 
@@ -50,11 +52,12 @@ def _worst_calls_for_support(severities) -> str | None:
     return worst if worst in ("high", "urgent") else None
 
 
-def support_for_retry(patient, entry_id) -> dict | None:
-    """The support block for a same-content retry of an entry: the phone retries because it never
-    got the first answer, so a patient who reported a lapse must not miss the resources that answer
-    carried. Read back from the alerts that entry's write fired."""
-    worst = _worst_calls_for_support(severities_fired_by_entry(patient, entry_id))
+def support_for_retry(patient, *, entry_ids: Iterable = (), assessment_ids: Iterable = ()) -> dict | None:
+    """The support block for a same-content retry of an entry or assessment: the phone retries
+    because it never got the first answer, so a patient who reported a lapse or thoughts of
+    self-harm must not miss the resources that answer carried. Read back from the alerts that
+    write fired."""
+    worst = _worst_calls_for_support(severities_fired_by(patient, entry_ids=entry_ids, assessment_ids=assessment_ids))
     return support_block(patient.clinic, worst) if worst else None
 
 

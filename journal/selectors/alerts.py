@@ -1,12 +1,14 @@
 """Reads of alerts (SPEC §9): the care team's inbox, counts for the triage list, and the
 candidates of the hourly disengagement check."""
 
-from collections.abc import Iterator
+import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 
 from django.db import connection
-from django.db.models import Count, F, OuterRef, QuerySet, Subquery
+from django.db.models import BooleanField, Count, F, OuterRef, QuerySet, Subquery
+from django.db.models.expressions import RawSQL
 
 from accounts.models import Patient, PatientStatus, User
 from accounts.selectors import patients_visible_to
@@ -28,18 +30,25 @@ def alerts_visible_to(
     return queryset.select_related("patient", "acknowledged_by", "resolved_by").order_by("-opened_at", "-id")
 
 
-def severities_fired_by_entry(patient: Patient, entry_id) -> set[str]:
-    """The severities of this patient's alerts (any status) that an entry's write opened or added
-    evidence to: what a retried write must answer with, since its first answer may have been lost."""
+def severities_fired_by(patient: Patient, *, entry_ids: Iterable = (), assessment_ids: Iterable = ()) -> set[str]:
+    """The severities of this patient's alerts (any status) that these entries' or assessments'
+    writes opened or added evidence to: what a retried write must answer with, since its first
+    answer may have been lost. One query, whatever the number of ids (a replayed sync batch)."""
+    markers = [("entry", str(pk)) for pk in entry_ids] + [("assessment", str(pk)) for pk in assessment_ids]
+    if not markers:
+        return set()
     alerts = Alert.objects.filter(patient=patient)
-    marker = str(entry_id)
-    if connection.features.supports_json_field_contains:
-        return set(alerts.filter(evidence__contains=[{"entry": marker}]).values_list("severity", flat=True))
+    if connection.vendor == "postgresql":
+        # Evidence items name the entry or assessment that fired them: containment of any of them.
+        items = [json.dumps([{key: value}]) for key, value in markers]
+        fired = RawSQL("evidence @> ANY(%s::jsonb[])", (items,), output_field=BooleanField())
+        return set(alerts.filter(fired).values_list("severity", flat=True).distinct())
     # SQLite (the embedded demo) has no JSON containment: a patient has few alerts, look in Python.
+    wanted = set(markers)
     return {
         severity
         for severity, evidence in alerts.values_list("severity", "evidence")
-        if any(item.get("entry") == marker for item in evidence)
+        if any((key, item.get(key)) in wanted for item in evidence for key in ("entry", "assessment"))
     }
 
 

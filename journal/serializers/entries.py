@@ -116,7 +116,9 @@ class SyncItemSerializer(EntryInputSerializer):
 
 
 class SyncRequestSerializer(serializers.Serializer):
-    entries = serializers.ListField(child=serializers.JSONField(), max_length=500, allow_empty=True)
+    # Items may be anything here, null too: each is validated on its own, so one bad item does not
+    # sink the others (SPEC §5).
+    entries = serializers.ListField(child=serializers.JSONField(allow_null=True), max_length=500, allow_empty=True)
 
 
 class EntrySerializer(serializers.Serializer):
@@ -229,3 +231,10 @@ class EntryRevisionSerializer(serializers.ModelSerializer):
     class Meta:
         model = EntryRevision
         fields = ["version", "content", "note", "replaced_at"]
+
+    def to_representation(self, instance):
+        body = super().to_representation(instance)
+        occurred_at = body["content"].get("occurred_at")
+        if occurred_at and occurred_at.endswith("+00:00"):  # stored in the comparable form; out with Z (SPEC §3)
+            body["content"] = {**body["content"], "occurred_at": occurred_at[: -len("+00:00")] + "Z"}
+        return body

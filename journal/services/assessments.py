@@ -10,7 +10,7 @@ from backend import hooks
 from backend.api.exceptions import Conflict
 from journal.instruments import instrument
 from journal.models import Assessment
-from journal.risk import Written, evaluate_writes
+from journal.risk import Written, evaluate_writes, support_for_retry
 
 LATE_AFTER = timedelta(hours=24)
 
@@ -31,12 +31,13 @@ def _same_content(stored: Assessment, *, patient: Patient, data: dict) -> bool:
     )
 
 
-def _replayed(stored: Assessment, *, patient: Patient, data: dict) -> Assessment:
-    """A retry of a stored assessment, or a conflict. Another patient's id is answered exactly like
-    a changed one, so the 409 says nothing about whose it is or what it holds."""
+def _replayed(stored: Assessment, *, patient: Patient, data: dict) -> tuple[Assessment, bool, dict | None]:
+    """A retry of a stored assessment, with the support block its first answer carried, or a
+    conflict. Another patient's id is answered exactly like a changed one, so the 409 says nothing
+    about whose it is or what it holds."""
     if not _same_content(stored, patient=patient, data=data):
         raise Conflict(_CONFLICT_MESSAGE)
-    return stored
+    return stored, False, support_for_retry(patient, assessment_ids=[stored.pk])
 
 
 @transaction.atomic
@@ -50,7 +51,7 @@ def assessment_create(*, patient: Patient, data: dict, request_time: datetime) -
     assessment_id = data.get("id") or uuid.uuid4()
     stored = _stored(assessment_id)
     if stored is not None:
-        return _replayed(stored, patient=patient, data=data), False, None
+        return _replayed(stored, patient=patient, data=data)
 
     completed_at = data["completed_at"]
     score, severity = instrument(data["instrument"]).score(data["answers"])
@@ -80,7 +81,7 @@ def assessment_create(*, patient: Patient, data: dict, request_time: datetime) -
         stored = _stored(assessment_id)
         if stored is None:
             raise
-        return _replayed(stored, patient=patient, data=data), False, None
+        return _replayed(stored, patient=patient, data=data)
 
     support = evaluate_writes(Written(patient=patient, assessments=[assessment]))
     return assessment, True, support

@@ -6,6 +6,7 @@ with the same id find each other instead of colliding, and (2) hands out change_
 commit order, which is what lets the changes feed promise that a cursor never skips a change.
 """
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -117,9 +118,25 @@ def _apply(entry: Entry, content: dict, *, patient: Patient, now: datetime) -> N
     entry.late = entry.received_at - entry.occurred_at > LATE_AFTER
 
 
+# Namespace of the ids the server makes for entries sent without one.
+_SERVER_MADE_IDS = uuid.UUID("6f1f8a52-3f7b-4d0e-9a57-2a1c3b1f0e64")
+
+
+def synced_entry_id(patient: Patient, content: dict) -> uuid.UUID:
+    """A synced item's id: the phone's, or, when it sent none, one made from the patient and the
+    content (SPEC §5: the server makes one). Made, not random, so that a replayed batch finds what
+    its first try stored instead of storing it twice ("a replay creates nothing new"). Only for
+    sync: a single POST without an id is a new entry even when its content repeats an earlier one
+    that has since been edited, which a made id would turn into a 409."""
+    if content.get("id"):
+        return content["id"]
+    made_of = json.dumps(canonical(content), sort_keys=True)
+    return uuid.uuid5(_SERVER_MADE_IDS, f"{patient.pk}:{made_of}")
+
+
 def _new_entry(*, patient: Patient, content: dict, entry_id, seq: int, now: datetime) -> Entry:
     entry = Entry(
-        id=entry_id or uuid.uuid4(),
+        id=entry_id,
         patient=patient,
         received_at=now,
         change_seq=seq,
@@ -173,7 +190,7 @@ def _entry_create(*, patient: Patient, data: dict) -> tuple[Entry, bool, dict | 
     # Insert first and look only when the id was taken: a new entry is the common case. Anything the
     # prompt hook changed before a taken id is found is either undone by the 409's rollback or, for a
     # same-content retry, a no-op (its prompt is already completed).
-    entry = _new_entry(patient=patient, content=data, entry_id=data.get("id"), seq=0, now=now)
+    entry = _new_entry(patient=patient, content=data, entry_id=data.get("id") or uuid.uuid4(), seq=0, now=now)
     if _entry_insert_counted(entry):
         return entry, True, evaluate_writes(Written(patient=patient, entries=[entry]))
     existing = Entry.objects.filter(pk=entry.pk).first()
@@ -181,7 +198,7 @@ def _entry_create(*, patient: Patient, data: dict) -> tuple[Entry, bool, dict | 
         raise Conflict("This id is already taken.")
     if canonical(_stored_content(existing)) != canonical(data):
         raise Conflict("An entry with this id and other content exists.")
-    return existing, False, support_for_retry(patient, existing.pk)
+    return existing, False, support_for_retry(patient, entry_ids=[existing.pk])
 
 
 def _own_live_entry(patient: Patient, entry_id) -> Entry:
@@ -265,7 +282,7 @@ def _sync_once(*, patient: Patient, items: list[dict]) -> dict:
         valid = [item["data"] for item in items if "data" in item]
         last_seq = sequence_allocate(patient.pk, max(len(valid), 1))
         next_seq = iter(range(last_seq - len(valid) + 1, last_seq + 1))
-        ids = [data["id"] for data in valid if data.get("id")]
+        ids = [synced_entry_id(patient, data) for data in valid]
         existing = {entry.id: entry for entry in Entry.objects.filter(pk__in=ids)} if ids else {}
         seen_in_batch: dict = {}
         for item in items:
@@ -273,7 +290,7 @@ def _sync_once(*, patient: Patient, items: list[dict]) -> dict:
                 results.append({"id": item.get("id"), "status": "invalid", "version": None, "errors": item["errors"]})
                 continue
             data = item["data"]
-            entry_id = data.get("id") or uuid.uuid4()
+            entry_id = synced_entry_id(patient, data)
             if entry_id in seen_in_batch:
                 first = seen_in_batch[entry_id]
                 same = canonical(_stored_content(first)) == canonical(data)
@@ -316,8 +333,11 @@ def _sync_once(*, patient: Patient, items: list[dict]) -> dict:
             days=[*days_left, *(entry.local_date for entry in (*creates, *updates))],
             days_may_empty=bool(days_left),
         )
+        replayed = [result["id"] for result in results if result["status"] == "unchanged"]
         support = (
-            evaluate_writes(Written(patient=patient, entries=[*creates, *updates])) if creates or updates else None
+            evaluate_writes(Written(patient=patient, entries=[*creates, *updates]), replayed_entry_ids=replayed)
+            if creates or updates or replayed
+            else None
         )
     response = {"results": results, "server_time": now}
     if support:

@@ -523,6 +523,20 @@ def test_rules_do_not_run_again_on_a_safe_retry(clients, monkeypatch):
     assert len(calls) == 1
 
 
+def test_a_safe_retry_repeats_the_support_block_its_first_answer_carried(clients):
+    """The phone retries because the 201 was lost: a patient who answered item 9 must still see
+    the crisis resources. The real rules, so the alert's evidence names the assessment."""
+    payload = _payload(answers=[1] * 8 + [2], id=str(uuid.uuid4()))
+    first = clients.patient.post("/api/v1/assessments/", payload, format="json")
+    assert first.status_code == 201 and first.json()["support"]["resources"][0]["phone"] == "988"
+    retry = clients.patient.post("/api/v1/assessments/", payload, format="json")
+    assert retry.status_code == 200
+    assert retry.json()["support"] == first.json()["support"]
+    calm = _payload(answers=[0] * 9, id=str(uuid.uuid4()))
+    clients.patient.post("/api/v1/assessments/", calm, format="json")
+    assert "support" not in clients.patient.post("/api/v1/assessments/", calm, format="json").json()
+
+
 def test_assessment_that_fires_only_a_medium_rule_has_no_support_block(clients, monkeypatch):
     monkeypatch.setattr(risk, "RULES", [lambda written: _fired("mood_low")])
     response = _post(clients.patient)

@@ -246,6 +246,7 @@ def test_edit_bumps_version_keeps_revision_and_checks_if_match(clients, cast):
     assert (revision.version, revision.content["craving"], revision.note) == (1, 4, "first")
     revisions = clients.clinician.get(f"/api/v1/patients/{cast.patient.id}/entries/{entry['id']}/revisions/").json()
     assert [(r["version"], r["note"]) for r in revisions] == [(1, "first")]
+    assert revisions[0]["content"]["occurred_at"] == entry["occurred_at"]  # UTC with Z, as SPEC §3 says
 
 
 def test_edit_revalidates_the_whole_entry(clients):

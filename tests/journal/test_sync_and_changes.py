@@ -48,14 +48,40 @@ def test_replaying_a_batch_creates_nothing_new(clients):
 
 
 def test_one_bad_item_does_not_sink_the_others(clients):
-    batch = [item(), item(craving=42), {"kind": "craving"}, "not even an object", item()]
+    batch = [item(), item(craving=42), {"kind": "craving"}, "not even an object", item(), None]
     response = sync(clients.patient, batch)
     assert response.status_code == 200
     statuses = [r["status"] for r in response.json()["results"]]
-    assert statuses == ["created", "invalid", "invalid", "invalid", "created"]
+    assert statuses == ["created", "invalid", "invalid", "invalid", "created", "invalid"]
     bad = response.json()["results"][1]
     assert bad["errors"]["field_codes"] == {"craving": ["max_value"]}
     assert Entry.objects.count() == 2
+
+
+def test_replaying_a_batch_of_items_without_ids_creates_nothing_new(clients):
+    """The server makes the id of an item sent without one (SPEC §5) from the patient and the
+    content, so the replay finds what the first try stored."""
+    batch = [{k: v for k, v in item(craving=n).items() if k != "id"} for n in (2, 3)]
+    first = sync(clients.patient, batch).json()["results"]
+    again = sync(clients.patient, batch).json()["results"]
+    assert [r["status"] for r in first] == ["created", "created"]
+    assert [r["status"] for r in again] == ["unchanged", "unchanged"]
+    assert [r["id"] for r in again] == [r["id"] for r in first]
+    assert Entry.objects.count() == 2
+    # The same content from another patient is that patient's own entry, not a conflict.
+    assert [r["status"] for r in sync(clients.other_patient, batch).json()["results"]] == ["created", "created"]
+    assert Entry.objects.count() == 4
+
+
+def test_a_replayed_batch_repeats_the_support_block_its_first_answer_carried(clients):
+    """The real rules: a `use` item fires use_reported (high), whose evidence names the entry."""
+    batch = [item(), item(kind="use", substance="alcohol", craving=None)]
+    first = sync(clients.patient, batch).json()
+    assert first["support"]["resources"]
+    replay = sync(clients.patient, batch).json()
+    assert {r["status"] for r in replay["results"]} == {"unchanged"}
+    assert replay["support"] == first["support"]
+    assert "support" not in sync(clients.patient, [item()]).json()
 
 
 def test_base_version_updates_and_stale_versions_conflict(clients):
