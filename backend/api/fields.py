@@ -78,12 +78,17 @@ class StrictDateTimeField(serializers.DateTimeField):
 
 
 class StrictDateField(serializers.DateField):
-    default_error_messages = {"invalid": "A date YYYY-MM-DD is required."}
+    default_error_messages = {"invalid": "A date YYYY-MM-DD (years 1900–2200) is required."}
 
     def to_internal_value(self, value):
         if not isinstance(value, str) or len(value) != 10:
             self.fail("invalid")
-        return super().to_internal_value(value)
+        parsed = super().to_internal_value(value)
+        # The same years as StrictDateTimeField: ranges and windows reach days before and after a
+        # date, and year 1 or 9999 would overflow that arithmetic into a 500.
+        if not 1900 <= parsed.year <= 2200:
+            self.fail("invalid")
+        return parsed
 
 
 _HH_MM = re.compile(r"\d{2}:\d{2}")

@@ -39,7 +39,7 @@ def sparkline(values: list[float | None]) -> dict:
 
 @clinician_required
 def triage(request):
-    query = request.GET.get("q", "").strip()[:100]
+    query = request.GET.get("q", "").replace("\x00", "").strip()[:100]  # PostgreSQL text holds no NUL
     ordering = request.GET.get("ordering", "attention")
     if ordering not in ORDERINGS:
         ordering = "attention"

@@ -544,3 +544,9 @@ def test_the_sessions_page_query_count_does_not_grow_with_sessions(cast, django_
         make_session(cast.patient, starts_at=NOW + timedelta(days=n - 10), notes=f"n{n}")
     with django_assert_num_queries(5):
         assert client.get(url).status_code == 200
+
+
+def test_a_search_holding_a_nul_byte_is_answered_not_a_500(cast):
+    response = signed_in(cast.clinician).get("/dashboard/", {"q": "Pat\x00"})
+    assert response.status_code == 200
+    assert cast.patient.display_name in response.content.decode()
