@@ -13,14 +13,27 @@ from django.db.models.functions import Lower
 SUBSTANCES = ("alcohol", "cocaine", "opioids", "stimulants", "cannabis", "nicotine", "sedatives", "other")
 
 
+# Each resource names the support severities it is shown for (SPEC §5: "the clinic's resources for
+# that severity"); one without `severities` is shown for both. The defaults are the SPEC's: urgent →
+# 988 (and the clinic's emergency line), high → the clinic's contact and the SAMHSA helpline.
+SUPPORT_SEVERITIES = ("urgent", "high")
+
+
 def default_crisis_resources() -> list[dict]:
     return [
-        {"name": "988 Suicide & Crisis Lifeline", "phone": "988", "sms": "988", "url": "https://988lifeline.org"},
+        {
+            "name": "988 Suicide & Crisis Lifeline",
+            "phone": "988",
+            "sms": "988",
+            "url": "https://988lifeline.org",
+            "severities": ["urgent"],
+        },
         {
             "name": "SAMHSA National Helpline",
             "phone": "1-800-662-4357",
             "sms": "",
             "url": "https://www.samhsa.gov/find-help/national-helpline",
+            "severities": ["high"],
         },
     ]
 

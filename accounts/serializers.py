@@ -153,7 +153,8 @@ class MeSerializer(serializers.Serializer):
         return {"id": str(user.clinic.pk), "name": user.clinic.name} if user.clinic else None
 
     def get_crisis_resources(self, user) -> CrisisResourceSerializer(many=True):  # type: ignore[valid-type]
-        return user.clinic.crisis_resources if user.clinic else []
+        # Every resource, whatever severity it is shown for in a support block: the app's help screen.
+        return CrisisResourceSerializer(user.clinic.crisis_resources, many=True).data if user.clinic else []
 
 
 class MeUpdateSerializer(serializers.Serializer):

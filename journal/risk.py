@@ -16,7 +16,7 @@ from dataclasses import replace
 
 from django.utils import timezone
 
-from accounts.models import PatientStatus
+from accounts.models import SUPPORT_SEVERITIES, PatientStatus
 from journal.alert_rules import ALL_RULES, Firing, Written
 from journal.models import SEVERITY_OF_RULE
 from journal.selectors.alerts import severities_fired_by
@@ -63,16 +63,20 @@ def support_for_retry(patient, *, entry_ids: Iterable = (), assessment_ids: Iter
 
 def support_block(clinic, severity: str) -> dict:
     """The clinic's resources for a severity, and a plain statement of when the journal is read."""
-    resources = list(clinic.crisis_resources)
+    resources = [
+        {key: resource.get(key, "") for key in ("name", "phone", "sms", "url")}
+        for resource in clinic.crisis_resources
+        if severity in resource.get("severities", SUPPORT_SEVERITIES)
+    ]
     if severity == "urgent":
-        lead = [r for r in resources if r.get("phone") == "988"] + [r for r in resources if r.get("phone") != "988"]
+        lead = [r for r in resources if r["phone"] == "988"] + [r for r in resources if r["phone"] != "988"]
         if clinic.emergency_phone:
             lead.insert(
                 1, {"name": f"{clinic.name} emergency line", "phone": clinic.emergency_phone, "sms": "", "url": ""}
             )
         message = "If you might hurt yourself or are in danger, please reach out right now."
     else:
-        lead = list(resources)
+        lead = resources
         if clinic.contact_phone:
             lead.insert(0, {"name": clinic.name, "phone": clinic.contact_phone, "sms": "", "url": ""})
         message = "Thank you for telling us. Support is available if you want it."

@@ -2,6 +2,7 @@
 acknowledge and resolve with who and when, who may see what, the hourly disengagement check, and
 the `support` block that high and urgent firings put in the patient's response."""
 
+import importlib
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -517,6 +518,49 @@ def test_a_self_harm_answer_answers_with_the_urgent_support(cast, clients):
     assert response.status_code == 201
     assert response.json()["support"]["resources"][0]["phone"] == "988"
     assert Alert.objects.get().rule == "phq9_self_harm"
+
+
+def _names(support: dict) -> list[str]:
+    return [resource["name"] for resource in support["resources"]]
+
+
+def test_the_support_resources_are_the_clinics_for_that_severity(cast, clients):
+    """SPEC §5 defaults: urgent → 988 and the clinic's emergency line; high → the clinic's contact
+    and the SAMHSA helpline. A resource the clinic tagged with no severity shows for both."""
+    clinic = cast.patient.clinic
+    clinic.contact_phone, clinic.emergency_phone = "555-0100", "555-0199"
+    clinic.crisis_resources = [*clinic.crisis_resources, {"name": "Local peer line", "phone": "555-0142", "sms": "",
+                                                          "url": ""}]  # fmt: skip
+    clinic.save()
+    urgent = clients.patient.post(
+        "/api/v1/assessments/",
+        {"instrument": "phq9", "answers": [0] * 8 + [1], "completed_at": iso_ago(minutes=5)},
+        format="json",
+    ).json()["support"]
+    assert _names(urgent) == ["988 Suicide & Crisis Lifeline", f"{clinic.name} emergency line", "Local peer line"]
+    high = clients.patient.post(
+        "/api/v1/entries/", {"kind": "use", "substance": "alcohol", "occurred_at": iso_ago(hours=1)}, format="json"
+    ).json()["support"]
+    assert _names(high) == [clinic.name, "SAMHSA National Helpline", "Local peer line"]
+    assert all(set(resource) == {"name", "phone", "sms", "url"} for resource in urgent["resources"] + high["resources"])
+    # The app's help screen lists them all, in the documented shape.
+    me = clients.patient.get("/api/v1/me/").json()["crisis_resources"]
+    assert [r["name"] for r in me] == ["988 Suicide & Crisis Lifeline", "SAMHSA National Helpline", "Local peer line"]
+    assert all(set(resource) == {"name", "phone", "sms", "url"} for resource in me)
+
+
+def test_existing_clinics_default_resources_are_tagged_by_the_migration(cast):
+    from django.apps import apps
+
+    tag_defaults = importlib.import_module("accounts.migrations.0005_crisis_resources_per_severity").tag_defaults
+    clinic = cast.patient.clinic
+    untagged = [{k: v for k, v in r.items() if k != "severities"} for r in clinic.crisis_resources]
+    own = {"name": "Local peer line", "phone": "555-0142", "sms": "", "url": ""}
+    clinic.crisis_resources = [*untagged, own]
+    clinic.save()
+    tag_defaults(apps, None)
+    clinic.refresh_from_db()
+    assert [r.get("severities") for r in clinic.crisis_resources] == [["urgent"], ["high"], None]
 
 
 def test_medium_and_low_firings_answer_without_support(cast, clients):
