@@ -1,13 +1,15 @@
 """Django admin for staff. Superusers see everything; a clinic admin sees and manages only their
 own clinic: its clinicians, care teams, consent texts, crisis resources and access log. No
-clinical data is shown here."""
+clinical data is shown here, no one manages a patient's own account here, and every page that
+shows or changes a patient writes its access-log rows (SPEC §11), as the JSON API does."""
 
 from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm
 
-from accounts.models import AccessLog, CareTeamMembership, Clinic, ConsentVersion, Patient, Role, User
+from accounts import selectors, services
+from accounts.models import AccessAction, AccessLog, CareTeamMembership, Clinic, ConsentVersion, Patient, Role, User
 
 
 def _is_clinic_admin(request) -> bool:
@@ -85,6 +87,13 @@ class UserAdmin(ClinicScopedAdmin, BaseUserAdmin):
     search_fields = ("email", "display_name")
     add_fieldsets = ((None, {"fields": ("email", "display_name", "is_clinic_admin", "password1", "password2")}),)
 
+    def get_queryset(self, request):
+        # A patient's account is theirs alone, for superusers too: they set its password at
+        # enrollment, and a lost one is replaced by a new enrollment code (SPEC §4). Setting it
+        # here would let staff sign in as the patient and read the journal, unlogged. Every page
+        # of a user (change, password, history) looks it up through this queryset.
+        return super().get_queryset(request).exclude(role=Role.PATIENT)
+
     def get_fieldsets(self, request, obj=None):
         if obj is None:
             return self.add_fieldsets
@@ -111,33 +120,76 @@ class CareTeamInline(admin.TabularInline):
     model = CareTeamMembership
     extra = 1
     fk_name = "patient"
-    fields = ("clinician", "added_at")
-    readonly_fields = ("added_at",)
+    fields = ("clinician", "added_by", "added_at")
+    readonly_fields = ("added_by", "added_at")
 
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.name == "clinician":
-            queryset = User.objects.filter(role=Role.CLINICIAN, is_active=True)
-            if not request.user.is_superuser:
-                queryset = queryset.filter(clinic_id=request.user.clinic_id)
-            kwargs["queryset"] = queryset
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        if obj is not None:  # the choices care_team_add accepts: active clinicians of the patient's clinic
+            formset.form.base_fields["clinician"].queryset = selectors.clinicians_of_clinic(obj.clinic_id)
+        return formset
 
     def has_view_permission(self, request, obj=None):
         return request.user.is_superuser or _is_clinic_admin(request)
 
-    has_add_permission = has_change_permission = has_delete_permission = has_view_permission
+    has_add_permission = has_delete_permission = has_view_permission
+
+    def has_change_permission(self, request, obj=None):
+        # A membership is granted or revoked, never repointed: it records who granted whom.
+        return False
 
 
 @admin.register(Patient)
 class PatientAdmin(ClinicScopedAdmin):
-    """Names and care teams only: clinical data lives behind the care-team rule, not here."""
+    """Names and care teams only: clinical data lives behind the care-team rule, not here.
+
+    The name and status are shown, not edited: pausing a patient silences their prompts and
+    alerts, a care-team decision (SPEC §1) made through the API, which logs it. What an admin
+    does here, managing the care team, goes through the same services as the care-team API and is
+    logged the same way: a list row per patient listed, a view row per patient opened, an update
+    row per change."""
 
     clinic_admin_can = ("view", "change")
     list_display = ("display_name", "status", "created_at")
     list_filter = ("status",)
     search_fields = ("display_name",)
     fields = ("display_name", "status")
+    readonly_fields = fields
     inlines = [CareTeamInline]
+
+    def has_add_permission(self, request):
+        return False  # patients are created by a clinician, who joins the care team and gets the code
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the record stays per the clinic's retention; discharge is a status
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        changelist = (getattr(response, "context_data", None) or {}).get("cl")
+        if changelist is not None:  # the page's patients, fetched once: the template reuses them
+            services.access_log_record(request, patients=changelist.result_list, action=AccessAction.LIST)
+        return response
+
+    def get_object(self, request, object_id, from_field=None):
+        # The one lookup behind the change form, its save and the history page.
+        patient = super().get_object(request, object_id, from_field)
+        if patient is not None:
+            action = AccessAction.VIEW if request.method in ("GET", "HEAD") else AccessAction.UPDATE
+            services.access_log_record(request, patients=[patient], action=action)
+        return patient
+
+    def save_model(self, request, obj, form, change):
+        pass  # nothing of the patient is editable here; save_formset changes the care team
+
+    def save_formset(self, request, form, formset, change):
+        patient = form.instance
+        formset.save(commit=False)  # sorts the rows into new and deleted objects; writes nothing
+        for membership in formset.deleted_objects:
+            services.care_team_remove(patient=patient, clinician_id=membership.clinician_id)
+        formset.new_objects = [
+            services.care_team_add(patient=patient, clinician=membership.clinician, added_by=request.user)
+            for membership in formset.new_objects
+        ]
 
 
 class _ReadOnlyForm(forms.ModelForm):
