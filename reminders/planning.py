@@ -44,6 +44,18 @@ def in_quiet_hours(wall_time: time, start: time | None, end: time | None) -> boo
     return wall_time >= start or wall_time < end
 
 
+def quiet_hours_end(zone: ZoneInfo, moment: datetime, start: time | None, end: time | None) -> datetime | None:
+    """When the quiet hours that `moment` falls in end (the next `end` on the patient's wall clock,
+    read like any planned time), or None when `moment` is outside quiet hours."""
+    local = moment.astimezone(zone)
+    if not in_quiet_hours(local.time(), start, end):
+        return None
+    ends = local_instant(zone, local.date(), end)
+    if ends <= moment:  # wrapped past midnight (23:30 in 22:00–07:00): they end tomorrow
+        ends = local_instant(zone, local.date() + timedelta(days=1), end)
+    return ends
+
+
 # --- Stratified random times in a window ----------------------------------------------------------
 
 

@@ -4,6 +4,7 @@ checked as the schedule will be stored."""
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail
 
 from backend.api.fields import StrictCharField, StrictIntegerField, WallTimeField
 from journal.models import Instrument
@@ -29,8 +30,23 @@ class StrictBooleanField(serializers.BooleanField):
 
 
 class WindowSerializer(serializers.Serializer):
+    """A window is one value, given whole: a PATCH replaces it as a POST sets it."""
+
     start = WallTimeField()
     end = WallTimeField(help_text="After start, on the same day (a window does not wrap midnight).")
+
+    def to_internal_value(self, data):
+        # DRF passes a PATCH's `partial` down to nested serializers, which would let
+        # {"start": "10:00"} through without its end.
+        value = super().to_internal_value(data)
+        missing = {
+            name: [ErrorDetail(field.error_messages["required"], code="required")]
+            for name, field in self.fields.items()
+            if name not in value
+        }
+        if missing:
+            raise serializers.ValidationError(missing)
+        return value
 
 
 _WINDOW_HELP = (

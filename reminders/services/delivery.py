@@ -36,6 +36,7 @@ from django.utils import timezone
 
 from accounts.models import PatientStatus, User
 from journal.models import Entry, EntryKind
+from reminders import planning
 from reminders.models import Device, Prompt, PromptKind, PromptStatus
 from reminders.services.devices import device_deactivate
 from reminders.transports import email as email_transport
@@ -307,6 +308,18 @@ def _retry_or_fail(prompt: Prompt, *, owner: str, at: datetime, error: str, retr
     return "retry"
 
 
+def _quiet_hours_wait(prompt: Prompt, *, owner: str, until: datetime) -> str:
+    """SPEC §7: nothing reaches the patient inside quiet hours, however late a prompt comes (beat or
+    Redis down, FCM's backoff): planning skipped the prompts that fall inside, and this catches
+    the ones that drift in. The prompt waits for the end of quiet hours, or expires unsent (as the
+    sweeper expires one never sent in time) when it would be too late by then."""
+    if until >= prompt.expires_at:
+        _record(prompt.pk, owner=owner, status=PromptStatus.EXPIRED)
+        return "expired"
+    _record(prompt.pk, owner=owner, next_attempt_at=until)
+    return "quiet_hours"
+
+
 def _already_checked_in(prompt: Prompt) -> bool:
     return Entry.objects.filter(
         patient_id=prompt.patient_id, kind=EntryKind.CHECK_IN, local_date=prompt.local_date, deleted_at__isnull=True
@@ -315,7 +328,8 @@ def _already_checked_in(prompt: Prompt) -> bool:
 
 def prompt_deliver(*, prompt_id, owner: str, now: datetime | None = None) -> str:
     """Claims, checks the rules that hold at send time, sends, records; returns the outcome
-    ("not_claimed", "skipped", "sent", "retry" or "failed").
+    ("not_claimed", "skipped", "quiet_hours" (waits for their end), "expired", "sent", "retry" or
+    "failed").
 
     `owner` must be unique per attempt (a task id plus a random part): it is what makes the
     outcome UPDATEs refuse a delivery that no longer holds the prompt.
@@ -337,6 +351,9 @@ def prompt_deliver(*, prompt_id, owner: str, now: datetime | None = None) -> str
     if prompt.kind == PromptKind.CHECK_IN and _already_checked_in(prompt):
         _record(prompt.pk, owner=owner, status=PromptStatus.SKIPPED, skip_reason="already_done")
         return "skipped"
+    quiet_until = planning.quiet_hours_end(patient.zone, now, patient.quiet_hours_start, patient.quiet_hours_end)
+    if quiet_until is not None:
+        return _quiet_hours_wait(prompt, owner=owner, until=quiet_until)
 
     pushes = PushRound()
     if fcm.push_enabled():

@@ -425,8 +425,9 @@ def _schedule_apply(schedule: Schedule, data: dict[str, Any]) -> None:
             setattr(schedule, field, data[field])
     if "window" in data:
         window = data["window"]
-        schedule.window_start = window["start"] if window else None
-        schedule.window_end = window["end"] if window else None
+        # A half window (a caller that skipped the serializer) is the check's `required`, not a KeyError.
+        schedule.window_start = window.get("start") if window else None
+        schedule.window_end = window.get("end") if window else None
 
 
 def _schedule_replan(schedule: Schedule, patient: Patient, *, now: datetime) -> None:

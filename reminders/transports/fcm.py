@@ -192,6 +192,13 @@ def message_send(message: dict) -> PushResult:
     retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
     if status == 404 and "UNREGISTERED" in codes:
         return PushResult(PushOutcome.INVALID_TOKEN, error="unregistered")
+    if "SENDER_ID_MISMATCH" in codes:
+        # A 403 about the token, not us: it was issued to another Firebase project (a staging
+        # build of the app, say), which this sender can never reach. Logged, since a burst of
+        # them means our project is the wrong one; the app registering its token again
+        # (device_register) reactivates the device.
+        logger.warning("FCM: a device token belongs to another sender; deactivating it")
+        return PushResult(PushOutcome.INVALID_TOKEN, error="sender_id_mismatch")
     if status == 400 and "INVALID_ARGUMENT" in codes:
         if fields and "message.token" not in fields:
             # FCM names a field of our message, not the token: deactivating would drop every
@@ -200,8 +207,9 @@ def message_send(message: dict) -> PushResult:
             return PushResult(PushOutcome.RETRY, error="fcm_bad_message")
         return PushResult(PushOutcome.INVALID_TOKEN, error="invalid_argument")
     if status in (401, 403):
-        # Our credentials or project, not the device: every push fails alike. Retry (the prompt
-        # expires if nobody fixes it), start from a fresh access token, and make noise.
+        # Our credentials or project, not the device (no token-level code, unlike above): every
+        # push fails alike. Retry (the prompt expires if nobody fixes it), start from a fresh
+        # access token, and make noise.
         credentials_forget()
         logger.error("FCM refused our credentials (HTTP %s %s)", status, ",".join(sorted(codes)))
         return PushResult(PushOutcome.RETRY, error=f"fcm_{status}", retry_after=retry_after)
