@@ -42,3 +42,8 @@ alert_opened = Hook(
     "(alert) -> None: a new alert was opened (not new evidence on an open one); its notifications "
     "must be written in the same transaction.",
 )
+urgent_alert_refired = Hook(
+    "urgent_alert_refired",
+    "(alert) -> None: an urgent trigger added evidence to an alert someone had already acknowledged; "
+    "the care team must be told again, with notifications written in the same transaction.",
+)

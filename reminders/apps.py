@@ -14,3 +14,4 @@ class RemindersConfig(AppConfig):
         hooks.patient_reminder_settings_changed.register(planning_hooks.on_patient_reminder_settings_changed)
         hooks.therapy_session_changed.register(planning_hooks.on_therapy_session_changed)
         hooks.alert_opened.register(alert_notifications_hooks.on_alert_opened)
+        hooks.urgent_alert_refired.register(alert_notifications_hooks.on_urgent_alert_refired)

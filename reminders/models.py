@@ -191,7 +191,8 @@ class AlertNotification(models.Model):
     Written in the transaction that opens the alert, so a notification exists even when Redis is
     down; sent like a prompt (claimed by the sweeper over `next_attempt_at`, leased while sending).
     Urgent alerts get rounds 0–3 at 0/15/30/45 minutes, sent only while the alert is unacknowledged;
-    clinic admins get the later rounds (or every round when the care team is empty).
+    clinic admins get the later rounds (or every round when the care team is empty). Rounds from 4
+    on are renewals: an urgent trigger on an acknowledged alert, sent until it is resolved.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)

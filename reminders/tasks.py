@@ -101,7 +101,8 @@ def sweep_due_alert_notifications() -> dict:
             "broker refused alert notifications; the next sweep publishes them",
             extra={"event": "alert_sweep_publish_failed"},
         )
-    return {"cancelled": result.cancelled, "claimed": result.claimed, "published": result.published}
+    return {"cancelled": result.cancelled, "superseded": result.superseded, "claimed": result.claimed,
+            "published": result.published}  # fmt: skip
 
 
 @shared_task(bind=True, acks_late=True, ignore_result=True)

@@ -2,10 +2,15 @@
 hourly look for disengaged patients.
 
 At most one unresolved alert per patient and rule is a partial unique index, and raising leans on
-it instead of a read-then-write: INSERT … ON CONFLICT DO NOTHING, and only where that inserted
-nothing, the unresolved alert is locked and gets the new evidence. A race with another writer (beat's
+it instead of a read-then-write: on PostgreSQL one INSERT … ON CONFLICT DO UPDATE appends the new
+evidence to the unresolved alert; on SQLite an INSERT … ON CONFLICT DO NOTHING, then the unresolved
+alerts of what it did not insert are locked and get the evidence. A race with another writer (beat's
 disengagement check runs outside the patients' journal locks; two assessments of one patient are
 not serialised) ends in one alert with both pieces of evidence, never an IntegrityError.
+
+An urgent trigger on an alert someone already acknowledged is news the care team must hear: the
+alert stays acknowledged (one unresolved alert per rule, the first who and when kept), and the
+`urgent_alert_refired` hook writes them one more round of notifications.
 """
 
 import uuid
@@ -23,7 +28,7 @@ from backend import hooks
 from backend.api.exceptions import Conflict
 from backend.db import insert_rows_statement, mark_saved
 from journal.alert_rules import iso
-from journal.models import SEVERITY_OF_RULE, Alert, AlertRule, AlertStatus
+from journal.models import SEVERITY_OF_RULE, Alert, AlertRule, AlertSeverity, AlertStatus
 from journal.selectors.alerts import disengagement_candidates
 
 # The newest items are kept; the journal itself holds the whole story.
@@ -44,15 +49,27 @@ def alerts_raise(*, raisings: Iterable[Raising], now: datetime) -> list[Alert]:
     """Opens an alert per (patient, rule), or appends the evidence to the unresolved one.
 
     Returns the alerts it opened; `hooks.alert_opened` is called for each (its notifications are
-    written in this transaction), never for evidence added to an alert already open.
+    written in this transaction), never for evidence added to an alert already open: its rounds are
+    running. Evidence added to an acknowledged urgent alert calls `hooks.urgent_alert_refired`
+    instead, since nobody would hear of it otherwise (one more query, to load those alerts).
     """
     pending: dict[tuple, list[dict]] = {}
     for raising in raisings:
         pending.setdefault((raising.patient_id, raising.rule), []).extend(raising.evidence)
     # SQLite (the embedded demo) has no jsonb to append with inside an upsert: the ORM steps there.
-    opened = _upsert(pending, now) if connection.vendor == "postgresql" else _insert_or_append(pending, now)
+    if connection.vendor == "postgresql":
+        opened, appended = _upsert(pending, now)
+    else:
+        opened, appended = _insert_or_append(pending, now)
     for alert in opened:
         hooks.alert_opened.call(alert=alert)
+    refired = [
+        alert_id
+        for alert_id, status, severity in appended
+        if status == AlertStatus.ACKNOWLEDGED and severity == AlertSeverity.URGENT
+    ]
+    for alert in Alert.objects.filter(pk__in=refired).order_by("pk"):  # no query when there are none
+        hooks.urgent_alert_refired.call(alert=alert)
     return opened
 
 
@@ -85,28 +102,35 @@ ON CONFLICT (patient_id, rule) WHERE NOT (status = '{AlertStatus.RESOLVED}') DO 
         WHERE t.n > jsonb_array_length({Alert._meta.db_table}.evidence || EXCLUDED.evidence) - %s
     ),
     last_fired_at = EXCLUDED.last_fired_at
-RETURNING id
+RETURNING id, status, severity
 """  # noqa: S608 - names and a constant from the model
 
 
-def _upsert(pending: dict[tuple, list[dict]], now: datetime) -> list[Alert]:
+# (id, status, severity) of an unresolved alert that took evidence instead of a new one opening.
+Appended = tuple[uuid.UUID, str, str]
+
+
+def _upsert(pending: dict[tuple, list[dict]], now: datetime) -> tuple[list[Alert], list[Appended]]:
     """PostgreSQL: every pending alert opened or appended to in one statement. A returned id that
-    is the candidate's own was inserted; any other is the unresolved alert that took the evidence."""
+    is the candidate's own was inserted; any other is the unresolved alert that took the evidence,
+    returned with its status (open or acknowledged, as this statement found it under the row lock)."""
     candidates = _candidates(pending, now)
     sql, params = insert_rows_statement(candidates)
     with connection.cursor() as cursor:
         cursor.execute(sql + _APPEND_ON_CONFLICT, [*params, EVIDENCE_KEPT])
-        returned = {row[0] for row in cursor.fetchall()}
+        returned = {row[0]: row for row in cursor.fetchall()}
     opened = [alert for alert in candidates if alert.pk in returned]
     for alert in opened:
         mark_saved(alert)
-    return opened
+        del returned[alert.pk]
+    return opened, list(returned.values())
 
 
-def _insert_or_append(pending: dict[tuple, list[dict]], now: datetime) -> list[Alert]:
+def _insert_or_append(pending: dict[tuple, list[dict]], now: datetime) -> tuple[list[Alert], list[Appended]]:
     """The same as `_upsert` in ORM steps: insert what the index lets in, then lock the unresolved
     alerts of the rest and append to them."""
     opened: list[Alert] = []
+    appended: list[Appended] = []
     # Another pass only for an alert resolved between our insert and our read of it: nothing is
     # left to add to, and there is room for a new one.
     for _attempt in range(3):
@@ -130,14 +154,15 @@ def _insert_or_append(pending: dict[tuple, list[dict]], now: datetime) -> list[A
             .filter(unresolved)
             .exclude(status=AlertStatus.RESOLVED)
             .order_by("patient_id", "rule")
-            .only("id", "patient_id", "rule", "evidence", "last_fired_at")
+            .only("id", "patient_id", "rule", "severity", "status", "evidence", "last_fired_at")
         )
         for alert in existing:
             alert.evidence = [*alert.evidence, *pending.pop((alert.patient_id, alert.rule))][-EVIDENCE_KEPT:]
             alert.last_fired_at = now
+            appended.append((alert.pk, alert.status, alert.severity))
         if existing:
             Alert.objects.bulk_update(existing, ["evidence", "last_fired_at"])
-    return opened
+    return opened, appended
 
 
 def alert_raise(*, patient: Patient, rule: str, evidence: list[dict], now: datetime) -> Alert | None:

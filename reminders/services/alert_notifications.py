@@ -12,6 +12,11 @@
   ones on their own queue; a send re-claims its row with a lease and writes the outcome only while
   it still holds it, so none is sent twice and none is lost when a message is.
 - A round is sent only while the alert is open: acknowledging or resolving it cancels what is left.
+- An urgent trigger that adds evidence to an acknowledged alert gets one more round, due at once, to
+  the care team (the admins when it is empty): a renewal, numbered after the opening's rounds, sent
+  while the alert is unresolved. Resolving cancels it.
+- Due rounds that a sweep finds behind a later due round of the same recipient and channel (an
+  outage, a lost kick) are superseded, not sent: one message per recipient and channel, the latest.
 - The text says nothing about the patient or the alert (no name, rule or severity): a subject line
   and a lock screen are read by others. It only says that someone needs attention, and links to the
   dashboard's alert inbox.
@@ -26,7 +31,7 @@ from datetime import datetime, timedelta
 from functools import partial
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Exists, Max, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from accounts.models import CareTeamMembership, Patient, Role, User
@@ -55,6 +60,9 @@ logger = logging.getLogger(__name__)
 URGENT_ROUNDS = 4  # at 0, 15, 30 and 45 minutes
 ROUND_INTERVAL = timedelta(minutes=15)
 ESCALATION_FROM_ROUND = 1  # clinic admins hear of an urgent alert still open after 15 minutes
+# Rounds from here on are renewals: written when an urgent trigger adds evidence to an acknowledged
+# alert, and sent until it is resolved (an opening's rounds stop at the acknowledgement).
+FIRST_RENEWAL_ROUND = URGENT_ROUNDS
 MAX_ATTEMPTS = 6  # with the shared backoff, up to about a quarter of an hour of retrying
 SWEEP_BATCH = 500
 
@@ -116,6 +124,26 @@ def alert_notifications_create(*, alert: Alert, now: datetime | None = None) -> 
         plan += [(admin, n, True) for admin in admins for n in rounds]
     elif alert.severity == AlertSeverity.URGENT:
         plan += [(admin, n, True) for admin in admins for n in rounds if n >= ESCALATION_FROM_ROUND]
+    return _rows_write(alert, plan, due_at=lambda n: now + n * ROUND_INTERVAL)
+
+
+def alert_notifications_renew(*, alert: Alert, now: datetime | None = None) -> list[AlertNotification]:
+    """One more round about an acknowledged alert that an urgent trigger added evidence to, due now:
+    to the care team, or to the admins when it is empty (no escalation: someone has acknowledged).
+    Numbered after the alert's last round, so each renewal is a new message, on a phone too.
+    Returns the rows it meant to write. Queries: the last round, the recipients, one INSERT."""
+    now = now or timezone.now()
+    last = AlertNotification.objects.filter(alert=alert).aggregate(last=Max("round"))["last"]
+    n = max(FIRST_RENEWAL_ROUND, -1 if last is None else last + 1)
+    recipients = alert_recipients(alert)
+    team = [r for r in recipients if r.on_care_team]
+    plan = [(recipient, n, False) for recipient in team] or [(admin, n, True) for admin in recipients]
+    return _rows_write(alert, plan, due_at=lambda _n: now)
+
+
+def _rows_write(
+    alert: Alert, plan: list[tuple[Recipient, int, bool]], *, due_at: Callable[[int], datetime]
+) -> list[AlertNotification]:
     rows = [
         AlertNotification(
             alert=alert,
@@ -123,8 +151,8 @@ def alert_notifications_create(*, alert: Alert, now: datetime | None = None) -> 
             channel=channel,
             round=n,
             escalation=escalation,
-            due_at=now + n * ROUND_INTERVAL,
-            next_attempt_at=now + n * ROUND_INTERVAL,
+            due_at=due_at(n),
+            next_attempt_at=due_at(n),
         )
         for recipient, n, escalation in plan
         for channel in recipient.channels
@@ -143,26 +171,59 @@ def alert_notifications_create(*, alert: Alert, now: datetime | None = None) -> 
 @dataclass
 class AlertSweepResult(SweepResult):
     cancelled: int = 0
+    superseded: int = 0
+
+
+# The rounds that must no longer go out (in SQL and for a loaded row): every round of a resolved
+# alert, and an acknowledged alert's but for renewals. One rule for the sweeper and the send alike.
+MOOT = Q(alert__status=AlertStatus.RESOLVED) | Q(alert__status=AlertStatus.ACKNOWLEDGED, round__lt=FIRST_RENEWAL_ROUND)
+
+
+def _moot(notification: AlertNotification) -> bool:
+    status = notification.alert.status
+    return status == AlertStatus.RESOLVED or (
+        status == AlertStatus.ACKNOWLEDGED and notification.round < FIRST_RENEWAL_ROUND
+    )
 
 
 def alert_notifications_cancel(*, now: datetime) -> int:
-    """What is still to send about an alert someone acknowledged or resolved is cancelled, due or
-    not. The scheduled rows are few (the partial index holds only them). A row a send holds is left
-    to that send, which cancels it itself when it sees the alert."""
+    """What is still to send about an alert someone acknowledged (but for renewals) or resolved is
+    cancelled, due or not. The scheduled rows are few (the partial index holds only them). A row a
+    send holds is left to that send, which cancels it itself when it sees the alert."""
     return (
         AlertNotification.objects.filter(not_held(now), status=NotificationStatus.SCHEDULED)
-        .filter(alert__status__in=[AlertStatus.ACKNOWLEDGED, AlertStatus.RESOLVED])
+        .filter(MOOT)
         .update(status=NotificationStatus.CANCELLED, lease_owner="", lease_until=None)
     )
 
 
-def alert_notifications_claimable(*, now: datetime, limit: int, urgent: bool) -> QuerySet:
-    """The ids of due notifications of open alerts that no one holds, oldest due first, row-locked
-    without waiting (this table's rows only: the alert stays free to be acknowledged). Read over
-    the partial index `alert_notification_due` (next_attempt_at WHERE status = 'scheduled')."""
-    due = AlertNotification.objects.filter(
-        not_leased(now), status=NotificationStatus.SCHEDULED, next_attempt_at__lte=now, alert__status=AlertStatus.OPEN
+def alert_notifications_supersede(*, now: datetime) -> int:
+    """A due round with a later round of the same recipient and channel also due is cancelled
+    (`superseded`): after an outage or a lost kick the sweep would otherwise send rounds 0–3 at
+    once, four identical messages. Only the latest goes out; it says the alert is still waiting.
+    A row a send holds is left to it."""
+    later_due = AlertNotification.objects.filter(
+        alert_id=OuterRef("alert_id"),
+        recipient_id=OuterRef("recipient_id"),
+        channel=OuterRef("channel"),
+        round__gt=OuterRef("round"),
+        due_at__lte=now,
     )
+    return (
+        AlertNotification.objects.filter(not_held(now), status=NotificationStatus.SCHEDULED, next_attempt_at__lte=now)
+        .filter(Exists(later_due))
+        .update(status=NotificationStatus.CANCELLED, last_error="superseded", lease_owner="", lease_until=None)
+    )
+
+
+def alert_notifications_claimable(*, now: datetime, limit: int, urgent: bool) -> QuerySet:
+    """The ids of due notifications that no one holds, of open alerts (or renewals of acknowledged
+    ones), oldest due first, row-locked without waiting (this table's rows only: the alert stays
+    free to be acknowledged). Read over the partial index `alert_notification_due`
+    (next_attempt_at WHERE status = 'scheduled')."""
+    due = AlertNotification.objects.filter(
+        not_leased(now), status=NotificationStatus.SCHEDULED, next_attempt_at__lte=now
+    ).exclude(MOOT)
     due = (
         due.filter(alert__severity=AlertSeverity.URGENT)
         if urgent
@@ -186,9 +247,12 @@ def alert_notifications_sweep(
     batch: int = SWEEP_BATCH,
     time_budget_seconds: float = SWEEP_TIME_BUDGET_SECONDS,
 ) -> AlertSweepResult:
-    """One beat's sweep: cancel what an acknowledgement made moot, then claim and publish what is
-    due, urgent alerts' notifications first. `publish(ids, urgent=…)` says whether the broker took them."""
-    result = AlertSweepResult(cancelled=alert_notifications_cancel(now=now))
+    """One beat's sweep: cancel what an acknowledgement made moot and what a later due round
+    supersedes, then claim and publish what is due, urgent alerts' notifications first.
+    `publish(ids, urgent=…)` says whether the broker took them."""
+    result = AlertSweepResult(
+        cancelled=alert_notifications_cancel(now=now), superseded=alert_notifications_supersede(now=now)
+    )
     lease_until = now + send_lease()
     deadline = time.monotonic() + time_budget_seconds
     for urgent in (True, False):
@@ -214,7 +278,13 @@ def dashboard_link(alert_id) -> str:
 
 
 def email_body(notification: AlertNotification) -> str:
-    if notification.escalation:
+    if notification.round >= FIRST_RENEWAL_ROUND:
+        why = "There is something new since it was acknowledged. You get this because you are " + (
+            "an administrator and the patient's care team is empty.\n"
+            if notification.escalation
+            else "on the patient's care team.\n"
+        )
+    elif notification.escalation:
         why = "You get this as an administrator: nobody on the patient's care team has acknowledged it yet.\n"
     elif notification.round > 0:
         why = "It has not been acknowledged yet. You get this because you are on the patient's care team.\n"
@@ -278,8 +348,8 @@ def _retry_or_fail(
 
 
 def alert_notification_deliver(*, notification_id, owner: str, now: datetime | None = None) -> str:
-    """Claims, checks the alert is still open, sends, records; returns the outcome ("not_claimed",
-    "cancelled", "sent", "retry" or "failed"). `owner` must be unique per attempt."""
+    """Claims, checks the round is still to go out (not `MOOT`), sends, records; returns the outcome
+    ("not_claimed", "cancelled", "sent", "retry" or "failed"). `owner` must be unique per attempt."""
     now = now or timezone.now()
     due = AlertNotification.objects.filter(
         pk=notification_id, status=NotificationStatus.SCHEDULED, next_attempt_at__lte=now
@@ -292,7 +362,7 @@ def alert_notification_deliver(*, notification_id, owner: str, now: datetime | N
         return now + timedelta(seconds=time.monotonic() - started)
 
     notification = AlertNotification.objects.select_related("alert__patient", "recipient").get(pk=notification_id)
-    if notification.alert.status != AlertStatus.OPEN:
+    if _moot(notification):
         _record(notification.pk, owner=owner, status=NotificationStatus.CANCELLED)
         return "cancelled"
     if not _still_a_recipient(notification):
