@@ -277,19 +277,31 @@ def dashboard_link(alert_id) -> str:
     return f"{base}/dashboard/alerts/?alert={alert_id}" if base else "the alert inbox of the Interlude dashboard"
 
 
+def care_team_link(patient_id) -> str:
+    """Where a clinic admin manages the patient's care team (the Django admin's patient page)."""
+    base = settings.PUBLIC_BASE_URL.rstrip("/")
+    return f"{base}/admin/accounts/patient/{patient_id}/change/" if base else "the patient's page in Interlude's admin"
+
+
 def email_body(notification: AlertNotification) -> str:
-    if notification.round >= FIRST_RENEWAL_ROUND:
-        why = "There is something new since it was acknowledged. You get this because you are " + (
-            "an administrator and the patient's care team is empty.\n"
-            if notification.escalation
-            else "on the patient's care team.\n"
+    if notification.escalation:
+        # A clinic admin reads no journal (SPEC §1), so the alert inbox would show them nothing:
+        # what they can do is reach the care team, or give the patient one.
+        news = (
+            "There is something new since it was acknowledged."
+            if notification.round >= FIRST_RENEWAL_ROUND
+            else "Nobody on the patient's care team has acknowledged it yet, or the care team is empty."
         )
-    elif notification.escalation:
-        why = "You get this as an administrator: nobody on the patient's care team has acknowledged it yet.\n"
+        return (
+            f"Hello,\n\nA patient needs attention in Interlude. {news} As an administrator you cannot open"
+            " it yourself: please reach the patient's care team, or add someone to it here:\n\n"
+            f"{care_team_link(notification.alert.patient_id)}\n"
+        )
+    why = "You get this because you are on the patient's care team.\n"
+    if notification.round >= FIRST_RENEWAL_ROUND:
+        why = f"There is something new since it was acknowledged. {why}"
     elif notification.round > 0:
-        why = "It has not been acknowledged yet. You get this because you are on the patient's care team.\n"
-    else:
-        why = "You get this because you are on the patient's care team.\n"
+        why = f"It has not been acknowledged yet. {why}"
     return (
         "Hello,\n\n"
         "A patient needs your attention in Interlude. Sign in to see it in the alert inbox:\n\n"

@@ -11,7 +11,9 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.db import connection, transaction
+from django.test import Client
 from django.utils import timezone
 
 from backend import hooks, queueing
@@ -275,6 +277,25 @@ def test_an_unacknowledged_urgent_alert_goes_out_every_15_minutes_and_reaches_th
     assert all("administrator" in m.text for m in admin_mails)
     keys = sorted(p.message["android"]["collapse_key"] for p in fcm.accepted)
     assert keys == sorted([f"alert-{alert.pk}-{n}" for n in range(4)] + [f"alert-{alert.pk}-{n}" for n in (1, 2, 3)])
+
+
+def test_an_escalation_email_links_the_admin_to_what_they_can_open_and_act_on(fcm, smtp, cast, patient, phones):
+    """A clinic admin reads no journal (SPEC §1): the alert inbox would show them nothing. Their
+    email says so and links to the patient's care team in the admin, which opens for them."""
+    alert = open_alert(patient)
+    beat(opened_at(alert))
+    beat(opened_at(alert) + MINUTES_15)
+    [mail] = [m for m in smtp.messages if m.rcpt_tos == [cast.admin.email]]
+    link = f"{settings.PUBLIC_BASE_URL}/admin/accounts/patient/{patient.pk}/change/"
+    assert link in mail.text and "/dashboard/alerts/" not in mail.text
+    assert "cannot open it yourself" in mail.text
+    assert_neutral(mail.text)
+    admin = Client()
+    admin.force_login(cast.admin)
+    assert admin.get(link.removeprefix(settings.PUBLIC_BASE_URL)).status_code == 200
+    # The care team's own email still goes to the alert, which opens for them.
+    carer_mail = next(m for m in smtp.messages if m.rcpt_tos == [cast.clinician.email])
+    assert f"/dashboard/alerts/?alert={alert.pk}" in carer_mail.text
 
 
 def test_acknowledged_before_round_one_the_later_rounds_are_cancelled_and_nothing_more_is_sent(
