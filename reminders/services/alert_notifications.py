@@ -49,6 +49,7 @@ from reminders.services.delivery import (
     push_to_devices,
     retry_delay_seconds,
     send_claim,
+    send_deadline,
     send_lease,
     skip_locked,
 )
@@ -363,12 +364,12 @@ def alert_notification_deliver(*, notification_id, owner: str, now: datetime | N
     """Claims, checks the round is still to go out (not `MOOT`), sends, records; returns the outcome
     ("not_claimed", "cancelled", "sent", "retry" or "failed"). `owner` must be unique per attempt."""
     now = now or timezone.now()
+    started = time.monotonic()  # the lease runs from `now`, so the deadline runs from here
     due = AlertNotification.objects.filter(
         pk=notification_id, status=NotificationStatus.SCHEDULED, next_attempt_at__lte=now
     )
     if not send_claim(due, owner=owner, now=now):
         return "not_claimed"
-    started = time.monotonic()
 
     def clock() -> datetime:  # `now` moved on by the time spent sending
         return now + timedelta(seconds=time.monotonic() - started)
@@ -383,7 +384,7 @@ def alert_notification_deliver(*, notification_id, owner: str, now: datetime | N
 
     if notification.channel == NotificationChannel.EMAIL:
         return _send_email(notification, owner=owner, clock=clock)
-    return _send_push(notification, owner=owner, clock=clock)
+    return _send_push(notification, owner=owner, clock=clock, deadline=send_deadline(started))
 
 
 def _send_email(notification: AlertNotification, *, owner: str, clock: Callable[[], datetime]) -> str:
@@ -402,13 +403,14 @@ def _send_email(notification: AlertNotification, *, owner: str, clock: Callable[
     return "sent"
 
 
-def _send_push(notification: AlertNotification, *, owner: str, clock: Callable[[], datetime]) -> str:
+def _send_push(notification: AlertNotification, *, owner: str, clock: Callable[[], datetime], deadline: float) -> str:
     if not fcm.push_enabled():
         _record(notification.pk, owner=owner, status=NotificationStatus.FAILED, last_error="push_disabled")
         return "failed"
     pushes = push_to_devices(
         user=notification.recipient,
-        send=lambda token: fcm.message_send(push_message(notification, token=token)),
+        send=lambda token: fcm.message_send(push_message(notification, token=token), deadline=deadline),
+        deadline=deadline,
     )
     if pushes.pushed:
         _record(notification.pk, owner=owner, status=NotificationStatus.SENT, sent_at=clock(), last_error="")

@@ -59,6 +59,23 @@ def send_lease() -> timedelta:
     return timedelta(seconds=settings.PROMPT_SEND_LEASE_SECONDS)
 
 
+# The share of its send lease a delivery may spend talking to Google (see send_deadline).
+SEND_LEASE_USABLE = 0.8
+
+
+def send_deadline(claimed: float) -> float:
+    """The monotonic instant after which a delivery that took its `now` (so its lease) at
+    `claimed` sends nothing more: no push starts, and requests to Google are cut short there.
+
+    Once the lease has passed, the next sweep hands the row to another sender, which pushes it
+    again; a slow FCM (FCM_TIMEOUT_SECONDS per device) or a hanging token endpoint could keep one
+    delivery that long. What the deadline stops waits for a retry. The unused last fifth covers
+    what it cannot stop: FCM finishing a request we gave up on, and the sweeper's wall clock
+    running ahead of ours. A share rather than seconds, so a lease shorter than one FCM timeout
+    (3 s in the worker tests) still leaves time to send."""
+    return claimed + settings.PROMPT_SEND_LEASE_SECONDS * SEND_LEASE_USABLE
+
+
 def prompt_publish_lease() -> timedelta:
     """How long a published prompt waits for a worker before the sweeper publishes it again.
 
@@ -172,10 +189,17 @@ class PushRound:
     retry: fcm.PushResult | None = None  # the transient failure to wait out (longest Retry-After)
 
 
-def push_to_devices(*, user: User, send: Callable[[str], fcm.PushResult]) -> PushRound:
-    """Pushes to every active device of `user`; tokens FCM calls invalid are deactivated."""
+def push_to_devices(*, user: User, send: Callable[[str], fcm.PushResult], deadline: float | None = None) -> PushRound:
+    """Pushes to every active device of `user`; tokens FCM calls invalid are deactivated.
+
+    Devices not reached by `deadline` (see send_deadline) wait for a retry, unless another
+    device took the message: then it counts as sent, as when the others fail for now."""
     outcome = PushRound()
     for device in Device.objects.filter(user=user, active=True).order_by("created_at"):
+        if deadline is not None and time.monotonic() >= deadline:
+            if outcome.retry is None:
+                outcome.retry = fcm.PushResult(fcm.PushOutcome.RETRY, error="send_deadline")
+            break
         result = send(device.token)
         if result.outcome == fcm.PushOutcome.OK:
             outcome.pushed = True
@@ -335,9 +359,10 @@ def prompt_deliver(*, prompt_id, owner: str, now: datetime | None = None) -> str
     outcome UPDATEs refuse a delivery that no longer holds the prompt.
     """
     now = now or timezone.now()
+    started = time.monotonic()  # the lease runs from `now`, so the deadline runs from here
     if not prompt_claim(prompt_id=prompt_id, owner=owner, now=now):
         return "not_claimed"
-    started = time.monotonic()
+    deadline = send_deadline(started)
 
     def clock() -> datetime:  # `now` moved on by the time spent sending
         return now + timedelta(seconds=time.monotonic() - started)
@@ -358,7 +383,11 @@ def prompt_deliver(*, prompt_id, owner: str, now: datetime | None = None) -> str
     pushes = PushRound()
     if fcm.push_enabled():
         pushes = push_to_devices(
-            user=user, send=lambda token: fcm.push_send(token=token, prompt_id=str(prompt.pk), kind=prompt.kind)
+            user=user,
+            send=lambda token: fcm.push_send(
+                token=token, prompt_id=str(prompt.pk), kind=prompt.kind, deadline=deadline
+            ),
+            deadline=deadline,
         )
     if pushes.pushed:
         _record(prompt.pk, owner=owner, status=PromptStatus.SENT, sent_at=clock(), channel="push", last_error="")

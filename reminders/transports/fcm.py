@@ -13,12 +13,14 @@ import email.utils
 import json
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
 import google.auth.exceptions
 import requests
+import urllib3
 from django.conf import settings
 from google.auth.transport.requests import Request as GoogleAuthRequest
 from google.oauth2 import service_account
@@ -107,15 +109,52 @@ def _load_credentials() -> service_account.Credentials:
     return service_account.Credentials.from_service_account_info(info, scopes=[FCM_SCOPE])
 
 
-def _access_token() -> str:
+class _TimedRequest(GoogleAuthRequest):
+    """google-auth's transport, bounded: its default timeout is 120 s per request, and a refresh
+    makes up to three of them (a 5xx is retried after 1 s, then 2 s). Each request gets the time
+    left until `until` and none starts after it, so a slow or hanging token endpoint holds a send
+    up to then (and at most one of google-auth's backoff sleeps, which sends nothing)."""
+
+    def __init__(self, *, session: requests.Session, until: float):
+        super().__init__(session=session)
+        self._until = until
+
+    def __call__(self, url, method="GET", body=None, headers=None, timeout=None, **kwargs):
+        bounded = _timeout_until(self._until)
+        if bounded is None:
+            raise google.auth.exceptions.TransportError("the token endpoint ran out of time")
+        return super().__call__(url, method=method, body=body, headers=headers, timeout=bounded, **kwargs)
+
+
+def _timeout_until(until: float) -> urllib3.Timeout | None:
+    """A timeout that ends at `until` (monotonic), connecting and answering together; None once it
+    has passed. requests' plain number bounds the connect and each read separately, so a slow
+    connect followed by a slow answer could take twice as long."""
+    left = until - time.monotonic()
+    return urllib3.Timeout(total=left) if left > 0 else None
+
+
+def _request_until(deadline: float | None) -> float:
+    """When one request to Google must be over: FCM_TIMEOUT_SECONDS from now, or the caller's
+    deadline (see delivery.send_deadline) if that comes first."""
+    until = time.monotonic() + settings.FCM_TIMEOUT_SECONDS
+    return until if deadline is None else min(until, deadline)
+
+
+def _access_token(*, until: float) -> str:
     global _credentials, _credentials_key
     key = (settings.FCM_CREDENTIALS_FILE, settings.FCM_TOKEN_URI)
-    with _lock:
+    # Another thread's refresh (a threads pool; prefork workers have one) ends by its own bound.
+    if not _lock.acquire(timeout=max(0.0, until - time.monotonic())):
+        raise google.auth.exceptions.TransportError("another thread is still refreshing the access token")
+    try:
         if _credentials is None or _credentials_key != key:
             _credentials, _credentials_key = _load_credentials(), key
         if not _credentials.valid:  # no token yet, or within google-auth's refresh margin of expiry
-            _credentials.refresh(GoogleAuthRequest(session=_http()))
+            _credentials.refresh(_TimedRequest(session=_http(), until=until))
         return _credentials.token
+    finally:
+        _lock.release()
 
 
 def credentials_forget() -> None:
@@ -159,27 +198,31 @@ def _error(response: requests.Response) -> tuple[set[str], set[str]]:
     return {c for c in codes if isinstance(c, str)}, {f for f in fields if isinstance(f, str)}
 
 
-def push_send(*, token: str, prompt_id: str, kind: str) -> PushResult:
+def push_send(*, token: str, prompt_id: str, kind: str, deadline: float | None = None) -> PushResult:
     """Sends one prompt's notification to one device token; never raises for FCM or network trouble."""
-    return message_send(push_message(token=token, prompt_id=prompt_id, kind=kind))
+    return message_send(push_message(token=token, prompt_id=prompt_id, kind=kind), deadline=deadline)
 
 
-def message_send(message: dict) -> PushResult:
-    """Sends one message (see notification_message); never raises for FCM or network trouble."""
+def message_send(message: dict, *, deadline: float | None = None) -> PushResult:
+    """Sends one message (see notification_message); never raises for FCM or network trouble.
+
+    The access-token refresh (when one is due) and the push each get FCM_TIMEOUT_SECONDS, cut
+    short at `deadline` (monotonic), after which nothing is sent: the caller's lease may have
+    passed to another sender by then."""
+    if deadline is not None and deadline <= time.monotonic():
+        return PushResult(PushOutcome.RETRY, error="send_deadline")
     url = f"{settings.FCM_ENDPOINT.rstrip('/')}/v1/projects/{settings.FCM_PROJECT_ID}/messages:send"
     try:
-        access_token = _access_token()
+        access_token = _access_token(until=_request_until(deadline))
     except (google.auth.exceptions.GoogleAuthError, OSError, ValueError) as exc:
         # Every push fails until the credentials are fixed: loud, but the prompts wait and retry.
         logger.error("FCM credentials could not be loaded or refreshed: %s", type(exc).__name__)
         return PushResult(PushOutcome.RETRY, error="fcm_auth")
+    timeout = _timeout_until(_request_until(deadline))
+    if timeout is None:  # the token refresh took what was left
+        return PushResult(PushOutcome.RETRY, error="send_deadline")
     try:
-        response = _http().post(
-            url,
-            json=message,
-            headers={"Authorization": f"Bearer {access_token}"},
-            timeout=settings.FCM_TIMEOUT_SECONDS,
-        )
+        response = _http().post(url, json=message, headers={"Authorization": f"Bearer {access_token}"}, timeout=timeout)
     except requests.Timeout:
         return PushResult(PushOutcome.RETRY, error="fcm_timeout")
     except requests.RequestException:
