@@ -5,8 +5,7 @@ FCM and SMTP are the loopback servers; the test plays beat and worker, as in tes
 """
 
 import logging
-import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from datetime import time as wall_time
 from zoneinfo import ZoneInfo
 
@@ -18,6 +17,7 @@ from reminders import planning
 from reminders.models import WEEKDAYS, Device, Prompt, Schedule
 from reminders.services import delivery
 from reminders.services.schedules import schedule_create
+from tests.reminders.test_delivery import beat, make_prompt
 from tests.support.fcm_server import Reply
 
 pytestmark = pytest.mark.django_db
@@ -25,16 +25,6 @@ pytestmark = pytest.mark.django_db
 NEW_YORK = ZoneInfo("America/New_York")
 # Noon in New York on a summer day: schedules created then plan from that evening on.
 PLANNED_AT = datetime(2027, 6, 10, 16, 0, tzinfo=UTC)
-
-
-def beat(now) -> list[str]:
-    """One minute of production: the sweep, then a worker delivering each published id."""
-    published: list[str] = []
-    delivery.prompts_sweep(now=now, publish=lambda ids: published.extend(ids) or True)
-    return [
-        delivery.prompt_deliver(prompt_id=prompt_id, owner=f"test:{uuid.uuid4().hex[:12]}", now=now)
-        for prompt_id in published
-    ]
 
 
 def local(moment: datetime | None) -> datetime | None:
@@ -147,24 +137,11 @@ def schedule(cast):
     return Schedule.objects.create(patient=cast.patient, kind="check_in", days=list(WEEKDAYS), time=wall_time(9, 0))
 
 
-def due_prompt(schedule, *, now) -> Prompt:
-    due = now - timedelta(minutes=1)
-    return Prompt.objects.create(
-        patient=schedule.patient,
-        schedule=schedule,
-        kind="check_in",
-        local_date=due.date(),
-        scheduled_for=due,
-        next_attempt_at=due,
-        expires_at=now + timedelta(hours=2),
-    )
-
-
 def test_a_sender_id_mismatch_token_is_deactivated_and_email_takes_over(fcm, smtp, schedule, cast, caplog):
     device = Device.objects.create(user=cast.patient.user, platform="android", token="token-staging-build")
     fcm.reply_for(device.token, Reply(403, "PERMISSION_DENIED", "SENDER_ID_MISMATCH"))
     now = timezone.now()
-    prompt = due_prompt(schedule, now=now)
+    prompt = make_prompt(schedule, now=now)
 
     with caplog.at_level(logging.WARNING, logger="reminders.transports.fcm"):
         assert beat(now) == ["sent"]
@@ -183,7 +160,7 @@ def test_a_403_without_a_token_code_is_still_our_credentials(fcm, schedule, cast
     device = Device.objects.create(user=cast.patient.user, platform="android", token="token-pat-phone")
     fcm.queue(Reply(403, "PERMISSION_DENIED"))
     now = timezone.now()
-    prompt = due_prompt(schedule, now=now)
+    prompt = make_prompt(schedule, now=now)
 
     assert beat(now) == ["retry"]
 
