@@ -5,6 +5,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -17,6 +18,23 @@ SUBSTANCES = ("alcohol", "cocaine", "opioids", "stimulants", "cannabis", "nicoti
 # that severity"); one without `severities` is shown for both. The defaults are the SPEC's: urgent →
 # 988 (and the clinic's emergency line), high → the clinic's contact and the SAMHSA helpline.
 SUPPORT_SEVERITIES = ("urgent", "high")
+_RESOURCE_TEXTS = ("name", "phone", "sms", "url")
+
+
+def validate_crisis_resources(value) -> None:
+    """What a clinic admin may save (raw JSON in the admin): a list of resources, each an object
+    with a name, optional phone, sms and url texts, and optional severities from
+    SUPPORT_SEVERITIES. /me and every high or urgent write's support block read it."""
+    if not isinstance(value, list):
+        raise ValidationError("A list of resources, each {name, phone, sms, url, severities}.")
+    for resource in value:
+        if not isinstance(resource, dict) or not isinstance(resource.get("name"), str) or not resource["name"].strip():
+            raise ValidationError("Each resource is an object with a name.")
+        if any(not isinstance(resource.get(key, ""), str) for key in _RESOURCE_TEXTS):
+            raise ValidationError(f"{resource['name']}: name, phone, sms and url are texts.")
+        severities = resource.get("severities", list(SUPPORT_SEVERITIES))
+        if not isinstance(severities, list) or any(severity not in SUPPORT_SEVERITIES for severity in severities):
+            raise ValidationError(f"{resource['name']}: severities is a list of {', '.join(SUPPORT_SEVERITIES)}.")
 
 
 def default_crisis_resources() -> list[dict]:
@@ -43,7 +61,9 @@ class Clinic(models.Model):
     name = models.CharField(max_length=200, unique=True)
     contact_phone = models.CharField(max_length=40, blank=True)
     emergency_phone = models.CharField(max_length=40, blank=True)
-    crisis_resources = models.JSONField(default=default_crisis_resources, blank=True)
+    crisis_resources = models.JSONField(
+        default=default_crisis_resources, blank=True, validators=[validate_crisis_resources]
+    )
     # Said plainly to patients: the journal is read in office hours, not watched around the clock.
     monitoring_statement = models.CharField(
         max_length=300, default="Your care team reads the journal on weekdays during office hours."
@@ -92,6 +112,22 @@ class Clinic(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def crisis_resources_shown(self, severity: str | None = None) -> list[dict]:
+        """The crisis resources as the app shows them ({name, phone, sms, url}, a missing text
+        empty): all of them, or those shown for a support severity. Read leniently — rows saved
+        before validation existed must not turn a patient's lapse into a 500 — so an unreadable
+        resource is left out and unreadable severities count as both."""
+        resources = self.crisis_resources if isinstance(self.crisis_resources, list) else []
+        shown = []
+        for resource in resources:
+            if not isinstance(resource, dict) or not resource.get("name"):
+                continue
+            severities = resource.get("severities")
+            if severity is not None and isinstance(severities, list) and severity not in severities:
+                continue
+            shown.append({key: str(resource.get(key) or "") for key in _RESOURCE_TEXTS})
+        return shown
 
     def current_consent(self) -> "ConsentVersion | None":
         return self.consent_versions.order_by("-published_at").first()

@@ -154,7 +154,7 @@ class MeSerializer(serializers.Serializer):
 
     def get_crisis_resources(self, user) -> CrisisResourceSerializer(many=True):  # type: ignore[valid-type]
         # Every resource, whatever severity it is shown for in a support block: the app's help screen.
-        return CrisisResourceSerializer(user.clinic.crisis_resources, many=True).data if user.clinic else []
+        return user.clinic.crisis_resources_shown() if user.clinic else []
 
 
 class MeUpdateSerializer(serializers.Serializer):

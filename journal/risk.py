@@ -16,7 +16,7 @@ from dataclasses import replace
 
 from django.utils import timezone
 
-from accounts.models import SUPPORT_SEVERITIES, PatientStatus
+from accounts.models import PatientStatus
 from journal.alert_rules import ALL_RULES, Firing, Written
 from journal.models import SEVERITY_OF_RULE
 from journal.selectors.alerts import severities_fired_by
@@ -63,11 +63,7 @@ def support_for_retry(patient, *, entry_ids: Iterable = (), assessment_ids: Iter
 
 def support_block(clinic, severity: str) -> dict:
     """The clinic's resources for a severity, and a plain statement of when the journal is read."""
-    resources = [
-        {key: resource.get(key, "") for key in ("name", "phone", "sms", "url")}
-        for resource in clinic.crisis_resources
-        if severity in resource.get("severities", SUPPORT_SEVERITIES)
-    ]
+    resources = clinic.crisis_resources_shown(severity)
     if severity == "urgent":
         lead = [r for r in resources if r["phone"] == "988"] + [r for r in resources if r["phone"] != "988"]
         if clinic.emergency_phone:

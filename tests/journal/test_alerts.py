@@ -549,6 +549,49 @@ def test_the_support_resources_are_the_clinics_for_that_severity(cast, clients):
     assert all(set(resource) == {"name", "phone", "sms", "url"} for resource in me)
 
 
+def test_resources_saved_in_an_odd_shape_never_cost_a_lapse_its_entry(cast, clients):
+    """Rows saved before validation, or by hand: the support block and /me read them leniently,
+    since the support block runs inside the write's transaction and a 500 there would lose it."""
+    clinic = cast.patient.clinic
+    clinic.crisis_resources = [
+        {"name": "No sms or url", "phone": "555-0101"},
+        {"name": "Odd severities", "phone": "555-0102", "severities": None},
+        "not an object",
+        {"phone": "no name"},
+    ]
+    clinic.save()  # save() does not validate: the shape a hand edit or an old row could have
+    response = clients.patient.post(
+        "/api/v1/entries/", {"kind": "use", "substance": "alcohol", "occurred_at": iso_ago(hours=1)}, format="json"
+    )
+    assert response.status_code == 201, response.content
+    assert _names(response.json()["support"]) == ["No sms or url", "Odd severities"]
+    assert response.json()["support"]["resources"][0] == {"name": "No sms or url", "phone": "555-0101", "sms": "",
+                                                          "url": ""}  # fmt: skip
+    me = clients.patient.get("/api/v1/me/")
+    assert me.status_code == 200
+    assert [r["name"] for r in me.json()["crisis_resources"]] == ["No sms or url", "Odd severities"]
+
+
+@pytest.mark.parametrize(
+    "resources",
+    [{"name": "x"}, ["x"], [{"phone": "988"}], [{"name": "x", "sms": 988}], [{"name": "x", "severities": "urgent"}],
+     [{"name": "x", "severities": ["low"]}], [{"name": "x", "severities": None}]],
+)  # fmt: skip
+def test_the_admin_can_save_only_resources_the_app_can_read(cast, resources):
+    from django.core.exceptions import ValidationError
+
+    clinic = cast.patient.clinic
+    clinic.crisis_resources = resources
+    with pytest.raises(ValidationError) as error:
+        clinic.full_clean()
+    assert "crisis_resources" in error.value.message_dict
+    clinic.crisis_resources = [
+        {"name": "Peer line", "phone": "555", "severities": ["high"]},
+        {"name": "Web", "url": "u"},
+    ]
+    clinic.full_clean()  # the documented shapes pass
+
+
 def test_existing_clinics_default_resources_are_tagged_by_the_migration(cast):
     from django.apps import apps
 
