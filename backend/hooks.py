@@ -44,6 +44,6 @@ alert_opened = Hook(
 )
 urgent_alert_refired = Hook(
     "urgent_alert_refired",
-    "(alert) -> None: an urgent trigger added evidence to an alert someone had already acknowledged; "
-    "the care team must be told again, with notifications written in the same transaction.",
+    "(alert) -> None: an urgent trigger added evidence to an unresolved alert; unless a round of it is "
+    "still to go out, the care team must be told again, with notifications written in the same transaction.",
 )

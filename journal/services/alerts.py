@@ -8,9 +8,10 @@ alerts of what it did not insert are locked and get the evidence. A race with an
 disengagement check runs outside the patients' journal locks; two assessments of one patient are
 not serialised) ends in one alert with both pieces of evidence, never an IntegrityError.
 
-An urgent trigger on an alert someone already acknowledged is news the care team must hear: the
-alert stays acknowledged (one unresolved alert per rule, the first who and when kept), and the
-`urgent_alert_refired` hook writes them one more round of notifications.
+An urgent trigger on an alert already unresolved is news the care team must hear once its first
+rounds are over (acknowledged, or 45 minutes old): the alert keeps its status (one unresolved
+alert per rule, the first who and when kept), and the `urgent_alert_refired` hook writes one more
+round of notifications unless one is still to go out.
 """
 
 import uuid
@@ -49,9 +50,10 @@ def alerts_raise(*, raisings: Iterable[Raising], now: datetime) -> list[Alert]:
     """Opens an alert per (patient, rule), or appends the evidence to the unresolved one.
 
     Returns the alerts it opened; `hooks.alert_opened` is called for each (its notifications are
-    written in this transaction), never for evidence added to an alert already open: its rounds are
-    running. Evidence added to an acknowledged urgent alert calls `hooks.urgent_alert_refired`
-    instead, since nobody would hear of it otherwise (one more query, to load those alerts).
+    written in this transaction), never for evidence added to an alert already unresolved.
+    Evidence added to an unresolved urgent alert calls `hooks.urgent_alert_refired` instead, which
+    tells the care team again unless a round is still to go out (one more query, to load those
+    alerts; urgent triggers are rare).
     """
     pending: dict[tuple, list[dict]] = {}
     for raising in raisings:
@@ -63,11 +65,7 @@ def alerts_raise(*, raisings: Iterable[Raising], now: datetime) -> list[Alert]:
         opened, appended = _insert_or_append(pending, now)
     for alert in opened:
         hooks.alert_opened.call(alert=alert)
-    refired = [
-        alert_id
-        for alert_id, status, severity in appended
-        if status == AlertStatus.ACKNOWLEDGED and severity == AlertSeverity.URGENT
-    ]
+    refired = [alert_id for alert_id, severity in appended if severity == AlertSeverity.URGENT]
     for alert in Alert.objects.filter(pk__in=refired).order_by("pk"):  # no query when there are none
         hooks.urgent_alert_refired.call(alert=alert)
     return opened
@@ -102,18 +100,17 @@ ON CONFLICT (patient_id, rule) WHERE NOT (status = '{AlertStatus.RESOLVED}') DO 
         WHERE t.n > jsonb_array_length({Alert._meta.db_table}.evidence || EXCLUDED.evidence) - %s
     ),
     last_fired_at = EXCLUDED.last_fired_at
-RETURNING id, status, severity
+RETURNING id, severity
 """  # noqa: S608 - names and a constant from the model
 
 
-# (id, status, severity) of an unresolved alert that took evidence instead of a new one opening.
-Appended = tuple[uuid.UUID, str, str]
+# (id, severity) of an unresolved alert that took evidence instead of a new one opening.
+Appended = tuple[uuid.UUID, str]
 
 
 def _upsert(pending: dict[tuple, list[dict]], now: datetime) -> tuple[list[Alert], list[Appended]]:
     """PostgreSQL: every pending alert opened or appended to in one statement. A returned id that
-    is the candidate's own was inserted; any other is the unresolved alert that took the evidence,
-    returned with its status (open or acknowledged, as this statement found it under the row lock)."""
+    is the candidate's own was inserted; any other is the unresolved alert that took the evidence."""
     candidates = _candidates(pending, now)
     sql, params = insert_rows_statement(candidates)
     with connection.cursor() as cursor:
@@ -154,12 +151,12 @@ def _insert_or_append(pending: dict[tuple, list[dict]], now: datetime) -> tuple[
             .filter(unresolved)
             .exclude(status=AlertStatus.RESOLVED)
             .order_by("patient_id", "rule")
-            .only("id", "patient_id", "rule", "severity", "status", "evidence", "last_fired_at")
+            .only("id", "patient_id", "rule", "severity", "evidence", "last_fired_at")
         )
         for alert in existing:
             alert.evidence = [*alert.evidence, *pending.pop((alert.patient_id, alert.rule))][-EVIDENCE_KEPT:]
             alert.last_fired_at = now
-            appended.append((alert.pk, alert.status, alert.severity))
+            appended.append((alert.pk, alert.severity))
         if existing:
             Alert.objects.bulk_update(existing, ["evidence", "last_fired_at"])
     return opened, appended

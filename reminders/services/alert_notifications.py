@@ -11,15 +11,18 @@
   sweeper claims due rows by `next_attempt_at` over the partial index and publishes them, urgent
   ones on their own queue; a send re-claims its row with a lease and writes the outcome only while
   it still holds it, so none is sent twice and none is lost when a message is.
-- A round is sent only while the alert is open: acknowledging or resolving it cancels what is left.
-- An urgent trigger that adds evidence to an acknowledged alert gets one more round, due at once, to
-  the care team (the admins when it is empty): a renewal, numbered after the opening's rounds, sent
-  while the alert is unresolved. Resolving cancels it.
+- A round is sent only while the alert is open: acknowledging or resolving it cancels what is left
+  (renewals, below, go out while it is acknowledged too).
+- An urgent trigger that adds evidence to an unresolved alert whose rounds are over (it was
+  acknowledged, or its 45 minutes have passed) gets one more round, due at once: a renewal,
+  numbered after the opening's rounds, to the care team (and the admins while nobody has
+  acknowledged it), sent while the alert is unresolved. Resolving cancels it.
 - Due rounds that a sweep finds behind a later due round of the same recipient and channel (an
   outage, a lost kick) are superseded, not sent: one message per recipient and channel, the latest.
 - The text says nothing about the patient or the alert (no name, rule or severity): a subject line
   and a lock screen are read by others. It only says that someone needs attention, and links to the
-  dashboard's alert inbox.
+  dashboard's alert inbox — or, for a clinic admin, who reads no journal (SPEC §1), to the
+  patient's care team in the admin, where they can act.
 """
 
 import logging
@@ -129,16 +132,21 @@ def alert_notifications_create(*, alert: Alert, now: datetime | None = None) -> 
 
 
 def alert_notifications_renew(*, alert: Alert, now: datetime | None = None) -> list[AlertNotification]:
-    """One more round about an acknowledged alert that an urgent trigger added evidence to, due now:
-    to the care team, or to the admins when it is empty (no escalation: someone has acknowledged).
-    Numbered after the alert's last round, so each renewal is a new message, on a phone too.
-    Returns the rows it meant to write. Queries: the last round, the recipients, one INSERT."""
+    """One more round about an unresolved urgent alert that an urgent trigger added evidence to,
+    due now, unless a round of it is still to go out (its first rounds are running, or a renewal
+    waits): that one carries the news. To the care team; to the admins too while nobody has
+    acknowledged it (SPEC §9), or when the team is empty. Numbered after the alert's last round, so
+    each renewal is a new message, on a phone too. Returns the rows it meant to write."""
     now = now or timezone.now()
+    if AlertNotification.objects.filter(alert=alert, status=NotificationStatus.SCHEDULED).exclude(MOOT).exists():
+        return []
     last = AlertNotification.objects.filter(alert=alert).aggregate(last=Max("round"))["last"]
     n = max(FIRST_RENEWAL_ROUND, -1 if last is None else last + 1)
     recipients = alert_recipients(alert)
     team = [r for r in recipients if r.on_care_team]
-    plan = [(recipient, n, False) for recipient in team] or [(admin, n, True) for admin in recipients]
+    plan = [(recipient, n, False) for recipient in team]
+    if not team or alert.status == AlertStatus.OPEN:
+        plan += [(admin, n, True) for admin in recipients if not admin.on_care_team]
     return _rows_write(alert, plan, due_at=lambda _n: now)
 
 
@@ -290,7 +298,7 @@ def email_body(notification: AlertNotification) -> str:
         # what they can do is reach the care team, or give the patient one.
         news = (
             "There is something new since it was acknowledged."
-            if notification.round >= FIRST_RENEWAL_ROUND
+            if notification.round >= FIRST_RENEWAL_ROUND and notification.alert.status == AlertStatus.ACKNOWLEDGED
             else "Nobody on the patient's care team has acknowledged it yet, or the care team is empty."
         )
         return (
@@ -299,8 +307,10 @@ def email_body(notification: AlertNotification) -> str:
             f"{care_team_link(notification.alert.patient_id)}\n"
         )
     why = "You get this because you are on the patient's care team.\n"
-    if notification.round >= FIRST_RENEWAL_ROUND:
+    if notification.round >= FIRST_RENEWAL_ROUND and notification.alert.status == AlertStatus.ACKNOWLEDGED:
         why = f"There is something new since it was acknowledged. {why}"
+    elif notification.round >= FIRST_RENEWAL_ROUND:
+        why = f"It has not been acknowledged yet, and there is something new. {why}"
     elif notification.round > 0:
         why = f"It has not been acknowledged yet. {why}"
     return (

@@ -16,7 +16,7 @@ def on_alert_opened(*, alert: Alert) -> None:
 
 
 def on_urgent_alert_refired(*, alert: Alert) -> None:
-    """One more round, due now and kicked the same way: the alert stays acknowledged."""
+    """One more round, due now and kicked the same way, unless one is still to go out."""
     _kick(alert, alert_notifications_renew(alert=alert))
 
 

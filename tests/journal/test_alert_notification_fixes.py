@@ -10,9 +10,10 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 from django.utils import timezone
 
-from backend import hooks, queueing
+from backend import queueing
 from journal.models import Alert, AlertRule, AlertSeverity, AlertStatus
 from journal.services import alerts as alert_services
 from journal.services.alerts import alert_acknowledge, alert_raise, alert_resolve
@@ -141,22 +142,43 @@ def test_the_renewal_is_published_after_commit_on_the_urgent_queue(
     assert len(renewal) == 2
 
 
-def test_new_evidence_on_an_open_alert_or_on_an_acknowledged_non_urgent_one_adds_no_round(
-    fcm, smtp, cast, patient, phones, raising_path, monkeypatch
+def test_new_evidence_while_rounds_are_running_or_on_a_non_urgent_alert_adds_no_round(
+    fcm, smtp, cast, patient, phones, raising_path
 ):
-    refired = []
-    handlers = [*hooks.urgent_alert_refired._handlers, lambda alert: refired.append(alert)]
-    monkeypatch.setattr(hooks.urgent_alert_refired, "_handlers", handlers)
-
-    urgent = fire(patient, n=1)  # open: its rounds are running already
+    urgent = fire(patient, n=1)  # open: its rounds are running already, the next one carries it
     fire(patient, n=2)
     use = fire(patient, AlertRule.USE_REPORTED, n=1)
     alert_acknowledge(alert=use, by=cast.clinician)
     fire(patient, AlertRule.USE_REPORTED, n=2)  # high, acknowledged: the inbox shows it
 
-    assert refired == []
     assert {row[2] for row in rounds_of(urgent)} == {0, 1, 2, 3}
     assert {row[2] for row in rounds_of(use)} == {0}
+
+
+def test_a_new_self_harm_answer_after_the_rounds_of_an_unacknowledged_alert_pages_again(
+    fcm, smtp, cast, patient, phones, raising_path
+):
+    """Nobody acknowledged it, its four rounds went out, and two days later the patient answers
+    item 9 again: the care team and, since it is still unacknowledged, the admins hear of it."""
+    alert = fire(patient, n=1)
+    opened = timezone.now()
+    for n in range(4):
+        beat(opened + n * timedelta(minutes=15))
+    later = opened + timedelta(days=2)
+    with time_machine.travel(later, tick=False):
+        assert fire(patient, n=2) is None
+    renewal = [row for row in rounds_of(alert) if row[2] == 4]
+    assert {(email, escalation) for email, _, _, escalation, _ in renewal} == {
+        (cast.clinician.email, False),
+        (cast.admin.email, True),
+    }
+    before = len(smtp.messages)
+    assert sorted(beat(later)) == ["sent"] * len(renewal)
+    carer = next(m for m in smtp.messages[before:] if m.rcpt_tos == [cast.clinician.email])
+    assert "It has not been acknowledged yet, and there is something new" in carer.text
+    with time_machine.travel(later + timedelta(minutes=1), tick=False):
+        fire(patient, n=3)  # the renewal just went out: a third answer is a round of its own
+    assert {row[2] for row in rounds_of(alert)} == {0, 1, 2, 3, 4, 5}
 
 
 def test_a_renewal_for_an_alert_with_no_care_team_goes_to_the_admins(fcm, smtp, cast, phones, raising_path):
