@@ -51,7 +51,13 @@ def quiet_hours_end(zone: ZoneInfo, moment: datetime, start: time | None, end: t
     if not in_quiet_hours(local.time(), start, end):
         return None
     ends = local_instant(zone, local.date(), end)
-    if ends <= moment:  # wrapped past midnight (23:30 in 22:00–07:00): they end tomorrow
+    if ends <= moment:
+        # An end inside the hour that repeats at fall-back, reached on its second pass: the end's
+        # second occurrence is still ahead (01:15 EST, quiet until 01:30 → 01:30 EST, not tomorrow).
+        again = datetime.combine(local.date(), end.replace(tzinfo=None, fold=1)).replace(tzinfo=zone)
+        if again.astimezone(UTC) > moment and again.utcoffset() != ends.astimezone(zone).utcoffset():
+            return again.astimezone(UTC)
+        # Wrapped past midnight (23:30 in 22:00–07:00): they end tomorrow.
         ends = local_instant(zone, local.date() + timedelta(days=1), end)
     return ends
 

@@ -335,11 +335,12 @@ def _retry_or_fail(prompt: Prompt, *, owner: str, at: datetime, error: str, retr
 def _quiet_hours_wait(prompt: Prompt, *, owner: str, until: datetime) -> str:
     """SPEC §7: nothing reaches the patient inside quiet hours, however late a prompt comes (beat or
     Redis down, FCM's backoff): planning skipped the prompts that fall inside, and this catches
-    the ones that drift in. The prompt waits for the end of quiet hours, or expires unsent (as the
-    sweeper expires one never sent in time) when it would be too late by then."""
+    the ones that drift in. The prompt waits for the end of quiet hours, or, when it would be too
+    late by then, is skipped with the reason planning gives (SPEC §7: `skipped`, `quiet_hours`;
+    the compliance funnel counts it there)."""
     if until >= prompt.expires_at:
-        _record(prompt.pk, owner=owner, status=PromptStatus.EXPIRED)
-        return "expired"
+        _record(prompt.pk, owner=owner, status=PromptStatus.SKIPPED, skip_reason="quiet_hours")
+        return "skipped"
     _record(prompt.pk, owner=owner, next_attempt_at=until)
     return "quiet_hours"
 
@@ -352,8 +353,7 @@ def _already_checked_in(prompt: Prompt) -> bool:
 
 def prompt_deliver(*, prompt_id, owner: str, now: datetime | None = None) -> str:
     """Claims, checks the rules that hold at send time, sends, records; returns the outcome
-    ("not_claimed", "skipped", "quiet_hours" (waits for their end), "expired", "sent", "retry" or
-    "failed").
+    ("not_claimed", "skipped", "quiet_hours" (waits for their end), "sent", "retry" or "failed").
 
     `owner` must be unique per attempt (a task id plus a random part): it is what makes the
     outcome UPDATEs refuse a delivery that no longer holds the prompt.
