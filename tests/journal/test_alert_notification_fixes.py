@@ -19,6 +19,7 @@ from journal.services import alerts as alert_services
 from journal.services.alerts import alert_acknowledge, alert_raise, alert_resolve
 from reminders import tasks
 from reminders.models import AlertNotification
+from reminders.services import alert_notifications as notifications
 from tests.factories import enrolled_patient
 from tests.reminders import conftest as reminders_conftest
 from tests.reminders import test_alert_notifications as notification_tests
@@ -256,3 +257,30 @@ def test_after_a_short_outage_the_rounds_still_due_later_go_out_on_time(fcm, smt
     assert statuses(alert)[(cast.clinician.email, "email", 0)] == "cancelled"
     assert sorted(beat(start + timedelta(minutes=30))) == ["sent"] * 4  # round 2 as planned
     assert len(smtp.messages) == 4
+
+
+@pytest.mark.parametrize("status", ["open", "acknowledged", "resolved"])
+def test_the_sweeps_and_the_sends_rule_for_a_moot_round_agree(fcm, cast, patient, phones, status):
+    """MOOT (SQL, the sweeper's cancel and claim) and _moot (a loaded row, at send time) are one
+    rule written twice: every round of every status gets the same answer from both."""
+    alert = fire(patient, n=1)
+    renewal = notifications.alert_notifications_renew(alert=Alert.objects.get(pk=alert.pk))
+    assert renewal == []  # rounds are still scheduled: nothing to renew yet
+    AlertNotification.objects.filter(alert=alert, round=3).update(round=4)  # stand in for a renewal
+    Alert.objects.filter(pk=alert.pk).update(
+        status=status,
+        acknowledged_at=timezone.now() if status != "open" else None,
+        acknowledged_by=cast.clinician if status != "open" else None,
+        resolved_at=timezone.now() if status == "resolved" else None,
+        resolved_by=cast.clinician if status == "resolved" else None,
+    )
+    rows = list(AlertNotification.objects.filter(alert=alert).select_related("alert"))
+    moot_in_sql = set(
+        AlertNotification.objects.filter(alert=alert).filter(notifications.MOOT).values_list("pk", flat=True)
+    )
+    assert {row.pk for row in rows if notifications._moot(row)} == moot_in_sql
+    assert {row.round for row in rows if row.pk in moot_in_sql} == {
+        "open": set(),
+        "acknowledged": {0, 1, 2},
+        "resolved": {0, 1, 2, 4},
+    }[status]
