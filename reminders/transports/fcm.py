@@ -127,9 +127,10 @@ class _TimedRequest(GoogleAuthRequest):
 
 
 def _timeout_until(until: float) -> urllib3.Timeout | None:
-    """A timeout that ends at `until` (monotonic), connecting and answering together; None once it
-    has passed. requests' plain number bounds the connect and each read separately, so a slow
-    connect followed by a slow answer could take twice as long."""
+    """A timeout of the time left until `until` (monotonic), for connecting and the wait for each
+    piece of the answer together; None once it has passed. requests' plain number bounds the
+    connect and the reads separately. An answer trickling in a byte at a time could still run
+    past `until` (urllib3 bounds each read, not the whole body); FCM's answers are small."""
     left = until - time.monotonic()
     return urllib3.Timeout(total=left) if left > 0 else None
 
