@@ -110,6 +110,9 @@ def credentials_check(*, email: str, password: str) -> User:
     The count is only reset once the whole sign-in succeeds (login_attempts_reset), so a wrong
     two-factor code uses up the same allowance as a wrong password.
     """
+    if "\x00" in email:  # no address holds one, and PostgreSQL text cannot: a wrong address, not a 500
+        make_password(password)
+        raise _bad_credentials()
     login_attempt_guard(email)
     user = User.objects.filter(email=normalize_email(email)).select_related("clinic").first()
     if user is None:

@@ -16,6 +16,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
+from django_htmx.http import HttpResponseClientRedirect
 from django_otp import user_has_device
 from django_otp.admin import OTPAdminSite
 
@@ -35,6 +36,11 @@ def clinician_required(view):
     def wrapper(request, *args, **kwargs):
         user = request.user
         if not user.is_authenticated:
+            if request.htmx:
+                # htmx would follow a 302 and swap the sign-in page into the row or table it
+                # was updating; HX-Redirect sends the whole page there, back to where it was.
+                back_to = request.htmx.current_url_abs_path or reverse("dashboard:triage")
+                return HttpResponseClientRedirect(redirect_to_login(back_to).url)
             return redirect_to_login(request.get_full_path())
         if not user.is_clinician:
             raise PermissionDenied

@@ -57,6 +57,22 @@ def test_anonymous_visitors_are_sent_to_sign_in_and_come_back():
     assert 'autocomplete="current-password"' in page
 
 
+def test_an_htmx_request_of_a_signed_out_page_sends_the_whole_page_to_sign_in(db):
+    """A 302 would be followed inside the request and the sign-in page swapped into the table."""
+    response = Client().get(
+        "/dashboard/", {"q": "pa"}, HTTP_HX_REQUEST="true", HTTP_HX_CURRENT_URL="http://testserver/dashboard/?q=p"
+    )
+    assert response.status_code == 200
+    assert response["HX-Redirect"] == "/dashboard/login/?next=/dashboard/%3Fq%3Dp"
+
+
+def test_a_nul_byte_in_the_address_reads_as_a_wrong_address_not_a_500(cast):
+    client = Client(raise_request_exception=False)
+    response = _password_step(client, "carer\x00@example.org", "wrong-password")
+    assert response.status_code == 200
+    assert _alert_text(response) == "Your email and password did not match. Please try again."
+
+
 def test_without_an_app_and_without_the_requirement_a_password_is_enough(cast):
     client = Client()
     response = _password_step(client, cast.clinician.email, next="/dashboard/?q=pat")
