@@ -47,3 +47,8 @@ urgent_alert_refired = Hook(
     "(alert) -> None: an urgent trigger added evidence to an unresolved alert; unless a round of it is "
     "still to go out, the care team must be told again, with notifications written in the same transaction.",
 )
+patient_export_sections = Hook(
+    "patient_export_sections",
+    "(patient) -> dict[str, Iterable[dict]]: more sections of the patient's own export (SPEC §10: all "
+    "of their data) from apps the journal cannot import, each a name and its records, read lazily.",
+)

@@ -1,21 +1,27 @@
 """What an export of patient data holds (SPEC §10), read with .iterator() so rows stream rather than
 pile up.
 
-- The patient's own export: profile, consents, entries (with their revisions), assessments and
-  sessions without the care team's notes.
+- The patient's own export: all of their data (SPEC §10) — profile (quiet hours too), consents,
+  entries with their revisions, assessments, sessions without the care team's notes, and what
+  other apps hold of theirs through `hooks.patient_export_sections` (reminder schedules, prompts,
+  devices). The CSV holds the same records, one row each: what has no column of its own is in
+  `details`, as JSON.
 - The care team's export of one patient: the same records as the clinician reads them, session
   notes included.
 - The clinic admin's export: every live entry of the clinic as flat tuples (`values_list` over a
   server-side cursor), for a CSV of millions of rows without building a model per row.
 """
 
+import json
 from collections.abc import Iterator
 from datetime import date
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connections
 from django.db.models import Exists, F, Func, OuterRef, QuerySet, TextField
 
 from accounts.models import ConsentAcceptance, Patient
+from backend import hooks
 from journal.exports import csv_cell, utc_iso
 from journal.models import Assessment, Entry, EntryRevision, TherapySession
 from journal.selectors.sessions import sessions_of
@@ -23,11 +29,13 @@ from journal.selectors.sessions import sessions_of
 EXPORT_CSV_COLUMNS = [
     "record_type", "id", "at", "local_date", "kind", "craving", "mood", "anxiety", "sleep_hours", "substance",
     "amount", "triggers", "coping", "note", "version", "edited", "late", "score", "severity", "answers",
-    "duration_minutes",
+    "duration_minutes", "replaced_at", "details",
 ]  # fmt: skip
 # The care team's CSV adds what only it sees: prior versions of edited entries (`revision_of` names
 # the entry), and the ketamine details of sessions. Session notes go in `note`.
 CARE_TEAM_CSV_COLUMNS = [*EXPORT_CSV_COLUMNS, "revision_of", "route", "dose_mg"]
+# The patient's CSV holds their revisions too (all of them, like their JSON): it names the entry.
+OWN_CSV_COLUMNS = [*EXPORT_CSV_COLUMNS, "revision_of"]
 _CHUNK = 1000
 
 
@@ -112,27 +120,40 @@ def _consents(patient: Patient) -> Iterator[dict]:
     )
 
 
-def own_export_sections(patient: Patient) -> dict:
-    profile = {
+def _own_profile(patient: Patient) -> dict:
+    return {
         "display_name": patient.display_name,
         "timezone": patient.timezone,
+        "quiet_hours": {"start": patient.quiet_hours_start, "end": patient.quiet_hours_end}
+        if patient.quiet_hours_start
+        else None,
         "substances": patient.substances,
         "email": patient.user.email if patient.user else None,
         "clinic": patient.clinic.name,
     }
+
+
+def _other_apps_sections(patient: Patient) -> dict:
+    sections: dict = {}
+    for more in hooks.patient_export_sections.call(patient=patient):
+        sections.update(more)
+    return sections
+
+
+def own_export_sections(patient: Patient) -> dict:
     return {
-        "profile": [profile],
+        "profile": [_own_profile(patient)],
         "consents": _consents(patient),
         "entries": (_entry(e) for e in _entries(patient)),
         "entry_revisions": (_revision(r) for r in _revisions(patient, live_only=False)),
         "assessments": (_assessment(a) for a in _assessments(patient)),
         "sessions": (_session(s, with_notes=False) for s in _sessions(patient, with_notes=False)),
+        **_other_apps_sections(patient),
     }
 
 
-def care_team_export_sections(patient: Patient) -> dict:
-    """The clinician's view: the profile as the care team sees it (no sign-in email), session notes."""
-    profile = {
+def _care_team_profile(patient: Patient) -> dict:
+    return {
         "id": str(patient.id),
         "display_name": patient.display_name,
         "timezone": patient.timezone,
@@ -140,8 +161,12 @@ def care_team_export_sections(patient: Patient) -> dict:
         "status": patient.status,
         "created_at": patient.created_at,
     }
+
+
+def care_team_export_sections(patient: Patient) -> dict:
+    """The clinician's view: the profile as the care team sees it (no sign-in email), session notes."""
     return {
-        "profile": [profile],
+        "profile": [_care_team_profile(patient)],
         "consents": _consents(patient),
         "entries": (_entry(e) for e in _entries(patient)),
         "entry_revisions": (_revision(r) for r in _revisions(patient, live_only=True)),
@@ -150,29 +175,45 @@ def care_team_export_sections(patient: Patient) -> dict:
     }
 
 
+def _details(record: dict) -> str:
+    return json.dumps(record, cls=DjangoJSONEncoder, separators=(",", ":"))
+
+
 def _export_rows(patient: Patient, *, care_team: bool) -> Iterator[dict]:
+    """The records of the JSON export as CSV rows, `at` the moment each describes (UTC, Z)."""
+    profile = _care_team_profile(patient) if care_team else _own_profile(patient)
+    yield {"record_type": "profile", "details": _details(profile)}
+    for consent in _consents(patient):
+        yield {"record_type": "consent", "at": utc_iso(consent["accepted_at"]), "details": _details(consent)}
     for entry in _entries(patient):
-        yield {"record_type": "entry", "at": entry.occurred_at.isoformat(), **_entry(entry)}
-    if care_team:
-        for revision in _revisions(patient, live_only=True):
-            content = {key: value for key, value in revision.content.items() if key != "id"}
-            yield {
-                **content,
-                "record_type": "entry_revision",
-                "revision_of": str(revision.entry_id),
-                "version": revision.version,
-                "note": revision.note,
-                "at": revision.replaced_at.isoformat(),
-            }
+        yield {"record_type": "entry", "at": utc_iso(entry.occurred_at), **_entry(entry)}
+    # The care team reads the history of live entries; the patient gets all of theirs.
+    for revision in _revisions(patient, live_only=care_team):
+        content = {key: value for key, value in revision.content.items() if key not in ("id", "occurred_at")}
+        yield {
+            **content,
+            "record_type": "entry_revision",
+            "revision_of": str(revision.entry_id),
+            "version": revision.version,
+            "note": revision.note,
+            # stored in its comparable form, UTC with +00:00 (journal.services.entries.canonical)
+            "at": (revision.content.get("occurred_at") or "").replace("+00:00", "Z"),
+            "replaced_at": utc_iso(revision.replaced_at),
+        }
     for assessment in _assessments(patient):
         row = _assessment(assessment)
-        yield {"record_type": "assessment", "at": assessment.completed_at.isoformat(), "kind": row.pop("instrument"),
+        yield {"record_type": "assessment", "at": utc_iso(assessment.completed_at), "kind": row.pop("instrument"),
                **row}  # fmt: skip
     for session in _sessions(patient, with_notes=care_team):
         row = _session(session, with_notes=care_team)
         if care_team:
             row["note"] = row.pop("notes")
-        yield {"record_type": "session", "at": session.starts_at.isoformat(), **row}
+        yield {"record_type": "session", "at": utc_iso(session.starts_at), **row}
+    if not care_team:
+        for name, records in _other_apps_sections(patient).items():
+            record_type = name.removesuffix("s")
+            for record in records:
+                yield {"record_type": record_type, "id": record.get("id"), "details": _details(record)}
 
 
 def own_export_rows(patient: Patient) -> Iterator[dict]:

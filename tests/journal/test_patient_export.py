@@ -67,6 +67,56 @@ def test_csv_export_starts_with_the_notice_and_escapes_formulas(clients, history
     assert '\'=HYPERLINK("http://evil")' in notes
 
 
+@pytest.fixture
+def reminders_of_mine(clients, cast):
+    """A schedule with a message the patient wrote, its prompts, a phone, quiet hours: theirs too."""
+    schedule = clients.patient.post(
+        "/api/v1/reminders/",
+        {"kind": "custom", "time": "20:00", "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+         "message": "=evening words of mine"},
+        format="json",
+    )  # fmt: skip
+    assert schedule.status_code == 201, schedule.content
+    clients.patient.patch("/api/v1/me/", {"quiet_hours": {"start": "23:00", "end": "07:00"}}, format="json")
+    device = clients.patient.post("/api/v1/devices/", {"platform": "android", "token": "secret-fcm"}, format="json")
+    assert device.status_code in (200, 201), device.content
+    clients.other_patient.post(
+        "/api/v1/reminders/", {"kind": "custom", "time": "09:00", "message": "not yours either"}, format="json"
+    )
+    return schedule.json()
+
+
+def test_the_export_holds_all_of_my_data_reminders_too(clients, history, reminders_of_mine):
+    body = json.loads(_content(clients.patient.get("/api/v1/me/export/")))
+    assert body["profile"][0]["quiet_hours"] == {"start": "23:00:00", "end": "07:00:00"}
+    assert [s["message"] for s in body["reminder_schedules"]] == ["=evening words of mine"]
+    assert any(p["message"] == "=evening words of mine" for p in body["prompts"])  # and the sampling checks
+    assert [d["platform"] for d in body["devices"]] == ["android"]
+    text = json.dumps(body)
+    assert "secret-fcm" not in text and "not yours either" not in text
+
+    rows = list(csv.reader(io.StringIO(_content(clients.patient.get("/api/v1/me/export/", {"format": "csv"})))))
+    records = [dict(zip(rows[1], row, strict=True)) for row in rows[2:]]
+    kinds = [r["record_type"] for r in records]
+    assert {"profile", "entry_revision", "reminder_schedule", "prompt", "device"} <= set(kinds)
+    [schedule] = [r for r in records if r["record_type"] == "reminder_schedule"]
+    assert schedule["id"] == reminders_of_mine["id"]
+    assert json.loads(schedule["details"])["message"] == "=evening words of mine"  # in JSON: no formula
+    assert not any(cell.startswith(("=", "+", "-", "@")) for row in rows[2:] for cell in row)
+    assert "secret-fcm" not in "".join(",".join(row) for row in rows)
+
+
+def test_csv_times_are_utc_with_z_and_a_revision_keeps_the_moment_it_described(clients, history):
+    rows = list(csv.reader(io.StringIO(_content(clients.patient.get("/api/v1/me/export/", {"format": "csv"})))))
+    records = [dict(zip(rows[1], row, strict=True)) for row in rows[2:]]
+    assert all(r["at"].endswith("Z") for r in records if r["at"])
+    [revision] = [r for r in records if r["record_type"] == "entry_revision"]
+    [entry] = [r for r in records if r["record_type"] == "entry" and r["id"] == history["id"]]
+    assert (revision["revision_of"], revision["note"]) == (history["id"], "first")
+    assert revision["at"] == entry["at"] == history["occurred_at"]  # the moment, not the edit
+    assert revision["replaced_at"].endswith("Z") and revision["replaced_at"] > revision["at"]
+
+
 @pytest.mark.parametrize(
     ("value", "cell"),
     [("=1+1", "'=1+1"), ("+44 20", "'+44 20"), ("-3", "'-3"), ("@SUM(A1)", "'@SUM(A1)"), ("fine", "fine"),
