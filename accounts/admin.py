@@ -5,8 +5,10 @@ shows or changes a patient writes its access-log rows (SPEC §11), as the JSON A
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.forms import AdminPasswordChangeForm as SitePasswordChangeForm
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
-from django.contrib.auth.forms import AdminUserCreationForm
+from django.contrib.auth.forms import AdminPasswordChangeForm, AdminUserCreationForm
+from django.db import transaction
 
 from accounts import selectors, services
 from accounts.models import AccessAction, AccessLog, CareTeamMembership, Clinic, ConsentVersion, Patient, Role, User
@@ -71,6 +73,32 @@ class ConsentVersionAdmin(ClinicScopedAdmin):
         super().save_model(request, obj, form, change)
 
 
+class _RevokesSignInsOnSave:
+    """A password set here ends every sign-in of its user, as the API's password change and reset do
+    (SPEC §4): the usual reason to set one is a lost or stolen laptop or phone, whose refresh token
+    would otherwise keep working for 30 days."""
+
+    revoked_reason = "password_change"
+
+    def save(self, commit=True):
+        if not commit:
+            return super().save(commit=False)
+        with transaction.atomic():  # the admin's password views are not atomic themselves
+            user = super().save()
+            services.sign_ins_revoke_all(user=user, reason=self.revoked_reason)
+        return user
+
+
+class StaffPasswordSetForm(_RevokesSignInsOnSave, AdminPasswordChangeForm):
+    """A user's password set by an admin, at …/user/<id>/password/."""
+
+    revoked_reason = "admin_password_set"
+
+
+class OwnPasswordChangeForm(_RevokesSignInsOnSave, SitePasswordChangeForm):
+    """A staff user's own password, at /admin/password_change/."""
+
+
 class ClinicianCreationForm(AdminUserCreationForm):
     class Meta(AdminUserCreationForm.Meta):
         model = User
@@ -81,6 +109,7 @@ class ClinicianCreationForm(AdminUserCreationForm):
 class UserAdmin(ClinicScopedAdmin, BaseUserAdmin):
     clinic_admin_can = ("view", "add", "change")
     add_form = ClinicianCreationForm
+    change_password_form = StaffPasswordSetForm
     ordering = ("email",)
     list_display = ("email", "display_name", "role", "clinic", "is_clinic_admin", "is_active")
     list_filter = ("role", "is_clinic_admin", "is_active")
@@ -92,7 +121,12 @@ class UserAdmin(ClinicScopedAdmin, BaseUserAdmin):
         # enrollment, and a lost one is replaced by a new enrollment code (SPEC §4). Setting it
         # here would let staff sign in as the patient and read the journal, unlogged. Every page
         # of a user (change, password, history) looks it up through this queryset.
-        return super().get_queryset(request).exclude(role=Role.PATIENT)
+        queryset = super().get_queryset(request).exclude(role=Role.PATIENT)
+        if not request.user.is_superuser:
+            # A superuser may have a clinic, but is not the clinic's to manage: a clinic admin who
+            # could set their password, email or Active box could sign in as them, or lock them out.
+            queryset = queryset.exclude(is_superuser=True)
+        return queryset
 
     def get_fieldsets(self, request, obj=None):
         if obj is None:
@@ -114,6 +148,11 @@ class UserAdmin(ClinicScopedAdmin, BaseUserAdmin):
                 obj.clinic_id = request.user.clinic_id
         obj.is_staff = obj.is_clinic_admin or obj.is_superuser
         super().save_model(request, obj, form, change)
+        if change and "is_active" in form.changed_data:
+            # The API only hides an inactive user's sign-ins; revoked here, re-activating the
+            # account does not bring them back. Revoking on re-activation too covers an account
+            # deactivated some other way (a shell), whose sign-ins would otherwise return now.
+            services.sign_ins_revoke_all(user=obj, reason="reactivated" if obj.is_active else "deactivated")
 
 
 class CareTeamInline(admin.TabularInline):
@@ -205,3 +244,12 @@ class AccessLogAdmin(ClinicScopedAdmin):
     list_filter = ("action",)
     list_select_related = ("actor", "patient")
     form = _ReadOnlyForm
+
+    # Append-only for superusers too (SPEC §11): the model and a database trigger refuse anyway, so
+    # offering Change or Delete (or the bulk "Delete selected" action, which follows this) only
+    # led to a 500.
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,7 +1,9 @@
 """JSON-lines logging with a per-request id.
 
 The formatter writes a fixed set of attributes, the message, and for an exception its type and
-stack (never its text): a request object, body, note or answer never reaches the output.
+stack (never its text): a request object, body, note or answer never reaches the output. Where a
+library has already put the exception's text into the message (Celery's "Task … raised unexpected:
+<repr>"), the formatter puts the exception's type in its place.
 """
 
 import contextvars
@@ -22,13 +24,34 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+def _without_exception_text(record: logging.LogRecord) -> str:
+    """The message, with the text of the record's exception (as repr or str) replaced by its type.
+
+    Only the exception the record carries can be recognised this way; a library that logs an
+    exception's text without attaching the exception is not covered, so such paths (an SMTP error
+    quoting a recipient) catch and log the type themselves."""
+    message = record.getMessage()
+    exc = record.exc_info[1] if record.exc_info else None
+    if exc is None:
+        return message
+    name = type(exc).__qualname__
+    for render in (repr, str):  # repr first: it usually contains str
+        try:
+            text = render(exc)
+        except Exception:  # noqa: S112 - a broken __repr__ must not lose the log line
+            continue
+        if text and text != name:
+            message = message.replace(text, name)
+    return message
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat().replace("+00:00", "Z"),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": _without_exception_text(record),
             "request_id": getattr(record, "request_id", None),
         }
         for key in _ALLOWED_EXTRA:

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from dashboard.views import pages, workflows
+from dashboard.views import pages, password_reset, workflows
 
 app_name = "dashboard"
 urlpatterns = [
@@ -8,6 +8,8 @@ urlpatterns = [
     path("patients/<uuid:patient_id>/", pages.patient, name="patient"),
     # Sign-in, two-factor enrolment and sign-out.
     path("", include("dashboard.auth_urls")),
+    # Where the password-reset email links: patients and staff alike (SPEC §4).
+    path("reset-password/", password_reset.password_reset, name="password-reset"),
     # Acting on alerts, sessions, enrollment; the access log.
     path("alerts/", workflows.alert_inbox, name="alerts"),
     path("alerts/<uuid:alert_id>/acknowledge/", workflows.alert_acknowledge, name="alert-acknowledge"),
