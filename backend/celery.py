@@ -1,10 +1,18 @@
 import os
 
 from celery import Celery
+from celery.signals import setup_logging
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings")
 
 app = Celery("interlude")
+
+
+@setup_logging.connect
+def _keep_the_apps_logging(**kwargs) -> None:
+    """Connected, so Celery leaves logging as Django's LOGGING set it: JSON lines whose formatter
+    never writes an exception's text. Celery's own setup would replace it with plain text, where
+    a task's exception (an SMTP error quoting an address) is printed whole."""
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
