@@ -450,14 +450,25 @@ def patient_enroll(*, code: str, email: str, password: str, consent_version: str
 
 @transaction.atomic
 def patient_update(*, patient: Patient, **changes) -> Patient:
+    """The patient's phone and the care team change different fields of one row, sometimes at once
+    (a time-zone change while a clinician pauses them). The changes go onto the row as it is now,
+    locked until commit, and only the fields they name are written: a copy a request loaded
+    earlier never writes back over what another request committed since. `patient` is brought up
+    to date with the row as written."""
+    locked = Patient.objects.select_for_update(of=("self",)).get(pk=patient.pk)
+    written = ["updated_at"]
     for field in ("display_name", "timezone", "substances", "status"):
         if field in changes:
-            setattr(patient, field, changes[field])
+            setattr(locked, field, changes[field])
+            written.append(field)
     if "quiet_hours" in changes:
         quiet = changes["quiet_hours"]
-        patient.quiet_hours_start = quiet["start"] if quiet else None
-        patient.quiet_hours_end = quiet["end"] if quiet else None
-    patient.save()
+        locked.quiet_hours_start = quiet["start"] if quiet else None
+        locked.quiet_hours_end = quiet["end"] if quiet else None
+        written += ["quiet_hours_start", "quiet_hours_end"]
+    locked.save(update_fields=written)
+    for field in Patient._meta.concrete_fields:
+        setattr(patient, field.attname, getattr(locked, field.attname))
     if changes.keys() & {"timezone", "quiet_hours", "status"}:
         hooks.patient_reminder_settings_changed.call(patient=patient)
     return patient

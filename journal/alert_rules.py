@@ -125,30 +125,50 @@ def phq9_self_harm(written: Written) -> list[Firing]:
     ]
 
 
+def _phq9_beside(assessment: Assessment, *, later: bool) -> Assessment | None:
+    """The patient's PHQ-9 completed just before this one, or just after it (`later`)."""
+    if later:
+        beside, order = {"completed_at__gt": assessment.completed_at}, ("completed_at", "id")
+    else:
+        beside, order = {"completed_at__lt": assessment.completed_at}, ("-completed_at", "-id")
+    return (
+        Assessment.objects.filter(patient_id=assessment.patient_id, instrument=Instrument.PHQ9, **beside)
+        .exclude(pk=assessment.pk)
+        .order_by(*order)
+        .only("id", "score", "completed_at")
+        .first()
+    )
+
+
 def phq9_worsening(written: Written) -> list[Firing]:
     """Total ≥ the clinic's minimum, or a rise of at least the clinic's step over the PHQ-9 the
-    patient completed just before this one (by completion time: an offline one may arrive late)."""
+    patient completed just before, by completion time. An offline phone may deliver an older one
+    late, so a new PHQ-9 is compared with the one completed just before it, and the one completed
+    just after it (if any) with the new one: last week's 0 arriving after this week's 12 reveals a
+    rise of 12. Evidence names the PHQ-9 that rose, and the one it rose from."""
     clinic = written.patient.clinic
+
+    def firing(assessment: Assessment, previous: Assessment | None, *, total_counts: bool) -> Firing | None:
+        rise = assessment.score - previous.score if previous else None
+        risen = rise is not None and rise >= clinic.alert_phq9_rise_min
+        if not (risen or (total_counts and assessment.score >= clinic.alert_phq9_total_min)):
+            return None
+        figures = {"score": assessment.score, "completed_at": iso(assessment.completed_at)}
+        if previous:
+            figures.update(previous_assessment=str(previous.pk), previous_score=previous.score, rise=rise)
+        return Firing(AlertRule.PHQ9_WORSENING, _evidence(written, assessment=assessment, **figures))
+
+    written_ids = {assessment.pk for assessment in written.assessments}
     firings = []
     for assessment in written.assessments:
         if assessment.instrument != Instrument.PHQ9:
             continue
-        previous = (
-            Assessment.objects.filter(
-                patient_id=assessment.patient_id, instrument=Instrument.PHQ9, completed_at__lt=assessment.completed_at
-            )
-            .exclude(pk=assessment.pk)
-            .order_by("-completed_at", "-id")
-            .values("id", "score")
-            .first()
-        )
-        rise = assessment.score - previous["score"] if previous else None
-        if assessment.score >= clinic.alert_phq9_total_min or (rise is not None and rise >= clinic.alert_phq9_rise_min):
-            figures = {"score": assessment.score, "completed_at": iso(assessment.completed_at)}
-            if previous:
-                figures.update(previous_assessment=str(previous["id"]), previous_score=previous["score"], rise=rise)
-            firings.append(Firing(AlertRule.PHQ9_WORSENING, _evidence(written, assessment=assessment, **figures)))
-    return firings
+        firings.append(firing(assessment, _phq9_beside(assessment, later=False), total_counts=True))
+        following = _phq9_beside(assessment, later=True)
+        # The one after it now rises from this one; its own total fired (or not) when it arrived.
+        if following is not None and following.pk not in written_ids:
+            firings.append(firing(following, assessment, total_counts=False))
+    return [item for item in firings if item is not None]
 
 
 # --- Use ------------------------------------------------------------------------------------------

@@ -34,7 +34,11 @@ def severities_fired_by(patient: Patient, *, entry_ids: Iterable = (), assessmen
     """The severities of this patient's alerts (any status) that these entries' or assessments'
     writes opened or added evidence to: what a retried write must answer with, since its first
     answer may have been lost. One query, whatever the number of ids (a replayed sync batch)."""
-    markers = [("entry", str(pk)) for pk in entry_ids] + [("assessment", str(pk)) for pk in assessment_ids]
+    # An assessment is named as the one that fired, or (a late PHQ-9 revealing the next one's rise)
+    # as the one a rise was measured from.
+    markers = [("entry", str(pk)) for pk in entry_ids] + [
+        (key, str(pk)) for pk in assessment_ids for key in ("assessment", "previous_assessment")
+    ]
     if not markers:
         return set()
     alerts = Alert.objects.filter(patient=patient)
@@ -48,7 +52,11 @@ def severities_fired_by(patient: Patient, *, entry_ids: Iterable = (), assessmen
     return {
         severity
         for severity, evidence in alerts.values_list("severity", "evidence")
-        if any((key, item.get(key)) in wanted for item in evidence for key in ("entry", "assessment"))
+        if any(
+            (key, item.get(key)) in wanted
+            for item in evidence
+            for key in ("entry", "assessment", "previous_assessment")
+        )
     }
 
 

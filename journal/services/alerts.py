@@ -5,8 +5,8 @@ At most one unresolved alert per patient and rule is a partial unique index, and
 it instead of a read-then-write: on PostgreSQL one INSERT … ON CONFLICT DO UPDATE appends the new
 evidence to the unresolved alert; on SQLite an INSERT … ON CONFLICT DO NOTHING, then the unresolved
 alerts of what it did not insert are locked and get the evidence. A race with another writer (beat's
-disengagement check runs outside the patients' journal locks; two assessments of one patient are
-not serialised) ends in one alert with both pieces of evidence, never an IntegrityError.
+disengagement check runs outside the patients' journal locks) ends in one alert with both pieces of
+evidence, never an IntegrityError.
 
 An urgent trigger on an alert already unresolved is news the care team must hear once its first
 rounds are over (acknowledged, or 45 minutes old): the alert keeps its status (one unresolved

@@ -11,6 +11,7 @@ from backend.api.exceptions import Conflict
 from journal.instruments import instrument
 from journal.models import Assessment
 from journal.risk import Written, evaluate_writes, support_for_retry
+from journal.services.entries import sequence_allocate
 
 LATE_AFTER = timedelta(hours=24)
 
@@ -47,7 +48,13 @@ def assessment_create(*, patient: Patient, data: dict, request_time: datetime) -
     `data` is what AssessmentCreateSerializer validated. Returns (assessment, created, support):
     `created` is False for a safe retry (the stored row, unchanged); `support` is the block to show
     when a new assessment fired a high or urgent alert.
+
+    Takes the patient's journal lock first, the one every entry write takes, and holds it to
+    commit: one patient's writes run one at a time, so the alert rules see every PHQ-9 committed
+    before this one (two sent at once would each miss the other, and `phq9_worsening` would never
+    compare them). Count 0: the lock, without a change number the changes feed would skip.
     """
+    sequence_allocate(patient.pk, 0)
     assessment_id = data.get("id") or uuid.uuid4()
     stored = _stored(assessment_id)
     if stored is not None:
@@ -73,8 +80,9 @@ def assessment_create(*, patient: Patient, data: dict, request_time: datetime) -
     ):
         assessment.late = True
     try:
-        # A parallel retry with the same id can insert between our read and this insert; the
-        # savepoint keeps the outer transaction usable so we can read what it stored.
+        # Another patient's write with the same id (not under this patient's lock) can insert
+        # between our read and this insert; the savepoint keeps the outer transaction usable so we
+        # can read what it stored.
         with transaction.atomic():
             assessment.save(force_insert=True)
     except IntegrityError:

@@ -91,7 +91,13 @@ def rollups_refresh(*, patient_id, days: Iterable[date], days_may_empty: bool = 
 
 @transaction.atomic
 def rollups_rebuild(*, patient_ids: Iterable | None = None) -> int:
-    """Recomputes every rollup (or those of some patients) from the entries; returns the row count."""
+    """Recomputes every rollup (or those of some patients) from the entries; returns the row count.
+
+    The patients keep writing meanwhile (an operator runs this on a live system). An entry on a
+    day that had no rollup can commit while the DELETE runs: the DELETE's snapshot has no row
+    there to remove, the entry's write adds one, and the INSERT's newer snapshot sees the entry
+    too. The INSERT is an upsert, as `rollups_refresh` is, so that day gets its recomputed figures
+    instead of a duplicate key."""
     where, params = "deleted_at IS NULL", []
     rollups = DailyRollup.objects.all()
     if patient_ids is not None:
@@ -105,7 +111,8 @@ def rollups_rebuild(*, patient_ids: Iterable | None = None) -> int:
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {_ROLLUP} ({_COLUMNS}) SELECT {_AGGREGATES} FROM {_ENTRY} "  # noqa: S608
-            f"WHERE {where} GROUP BY patient_id, local_date",
+            f"WHERE {where} GROUP BY patient_id, local_date "
+            f"ON CONFLICT (patient_id, local_date) DO UPDATE SET {_UPDATES}",
             params,
         )
         return cursor.rowcount
