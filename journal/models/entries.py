@@ -46,7 +46,8 @@ def _scale(field: str) -> Q:
 class Entry(models.Model):
     """One moment of a patient's day (SPEC §5). The phone makes the id, so retries are safe.
 
-    `local_date` and `local_hour` are computed once, at write time, in the patient's zone.
+    `local_date` and `local_hour` are computed once, at write time, in the patient's zone; an edit
+    recomputes them, in the patient's zone at that time, only when it changes `occurred_at`.
     A deleted entry stays as a tombstone (`deleted_at`) so the changes feed can tell other devices.
     `change_seq` orders this patient's changes in commit order (see JournalSequence).
     """

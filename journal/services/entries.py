@@ -4,6 +4,12 @@ Every write first bumps the patient's JournalSequence with one UPDATE … RETURN
 patient's row lock until commit, which (1) serialises one patient's writes, so two requests racing
 with the same id find each other instead of colliding, and (2) hands out change_seq numbers in
 commit order, which is what lets the changes feed promise that a cursor never skips a change.
+
+That journal lock is also the first lock of every write: the rows a write locks after it (the
+entry, its day's rollup, the prompt it answers) are taken only while holding it. Two writes of one
+patient that took the same two locks in opposite orders would deadlock, and PostgreSQL would abort
+one of them, a whole sync batch with it; a POST that completed its prompt before numbering its
+entry did exactly that against a sync or a PATCH answering the same prompt.
 """
 
 import json
@@ -105,7 +111,7 @@ def _stored_content(entry: Entry) -> dict:
     return {field: getattr(entry, field) for field in CLIENT_FIELDS}
 
 
-def _apply(entry: Entry, content: dict, *, patient: Patient, now: datetime) -> None:
+def _set_content(entry: Entry, content: dict) -> None:
     for field in CLIENT_FIELDS:
         value = content.get(field)
         if field in ("amount", "note"):
@@ -113,9 +119,44 @@ def _apply(entry: Entry, content: dict, *, patient: Patient, now: datetime) -> N
         elif field in ("triggers", "coping"):
             value = list(value or [])
         setattr(entry, field, value)
-    entry.local_date, entry.local_hour = patient.journal_day(entry.occurred_at)
+
+
+def _received_late(entry: Entry) -> bool:
     # Received more than a day after it happened: the phone was offline. Kept, but marked late.
-    entry.late = entry.received_at - entry.occurred_at > LATE_AFTER
+    return entry.received_at - entry.occurred_at > LATE_AFTER
+
+
+def _answer_prompt(entry: Entry, patient: Patient) -> bool:
+    """Completes the prompt the entry answers; an answer to one that had already expired is late
+    (SPEC §5, §7). Returns True when that made the entry late.
+
+    The handler locks the prompt's row: call this only under the patient's journal lock (see the
+    module docstring)."""
+    expired = any(hooks.prompt_answered.call(patient=patient, prompt_id=entry.prompt_id, answered_at=entry.occurred_at))
+    if expired and not entry.late:
+        entry.late = True
+        return True
+    return False
+
+
+def _edit(entry: Entry, content: dict, *, patient: Patient) -> None:
+    """Applies an edit's full content to a live entry. PATCH (its changes over the stored content)
+    and a sync update both come here, so an edit means the same whichever way the phone sends it.
+
+    - The journal day is computed once, at write time: only a new `occurred_at` moves the entry,
+      then to its day in the patient's current zone. A note fixed after a move abroad leaves the
+      entry, and that day's figures, where they were.
+    - Naming a new prompt completes it, as a create does; an answer found late stays late.
+    """
+    occurred_at, prompt_id, was_late = entry.occurred_at, entry.prompt_id, entry.late
+    _set_content(entry, content)
+    if entry.occurred_at != occurred_at:
+        entry.local_date, entry.local_hour = patient.journal_day(entry.occurred_at)
+    entry.late = _received_late(entry)
+    if entry.prompt_id and entry.prompt_id != prompt_id:
+        _answer_prompt(entry, patient)
+    elif entry.prompt_id:
+        entry.late = entry.late or was_late
 
 
 # Namespace of the ids the server makes for entries sent without one.
@@ -135,6 +176,8 @@ def synced_entry_id(patient: Patient, content: dict) -> uuid.UUID:
 
 
 def _new_entry(*, patient: Patient, content: dict, entry_id, seq: int, now: datetime) -> Entry:
+    """The entry to insert; the prompt it answers, if any, is the caller's to complete (under the
+    journal lock)."""
     entry = Entry(
         id=entry_id,
         patient=patient,
@@ -143,12 +186,9 @@ def _new_entry(*, patient: Patient, content: dict, entry_id, seq: int, now: date
         created_at=now,
         updated_at=now,
     )
-    _apply(entry, content, patient=patient, now=now)
-    # Answering a prompt completes it; answering one that had already expired makes the entry late.
-    if entry.prompt_id and any(
-        hooks.prompt_answered.call(patient=patient, prompt_id=entry.prompt_id, answered_at=entry.occurred_at)
-    ):
-        entry.late = True
+    _set_content(entry, content)
+    entry.local_date, entry.local_hour = patient.journal_day(entry.occurred_at)
+    entry.late = _received_late(entry)
     return entry
 
 
@@ -187,11 +227,14 @@ def entry_create(*, patient: Patient, data: dict) -> tuple[Entry, bool, dict | N
 @transaction.atomic
 def _entry_create(*, patient: Patient, data: dict) -> tuple[Entry, bool, dict | None]:
     now = timezone.now()
-    # Insert first and look only when the id was taken: a new entry is the common case. Anything the
-    # prompt hook changed before a taken id is found is either undone by the 409's rollback or, for a
-    # same-content retry, a no-op (its prompt is already completed).
+    # Insert first and look only when the id was taken: a new entry is the common case.
     entry = _new_entry(patient=patient, content=data, entry_id=data.get("id") or uuid.uuid4(), seq=0, now=now)
     if _entry_insert_counted(entry):
+        # Only now, under the journal lock the insert took, may the prompt's row be locked (the
+        # module docstring). The rare answer to an expired prompt costs one more UPDATE; a taken
+        # id never reaches the prompt.
+        if entry.prompt_id and _answer_prompt(entry, patient):
+            Entry.objects.filter(pk=entry.pk).update(late=True)
         return entry, True, evaluate_writes(Written(patient=patient, entries=[entry]))
     existing = Entry.objects.filter(pk=entry.pk).first()
     if existing is None or existing.patient_id != patient.pk or existing.is_deleted:
@@ -225,16 +268,8 @@ def entry_update(*, patient: Patient, entry_id, changes: dict, if_match: int | N
             return entry, None
         _raise_if_invalid(merged, patient, now)
         _revision_of(entry, now).save()
-        old_day, old_prompt, was_late = entry.local_date, entry.prompt_id, entry.late
-        _apply(entry, merged, patient=patient, now=now)
-        if entry.prompt_id and entry.prompt_id != old_prompt:
-            # An edit that names the prompt it answers completes it, as a create does.
-            answered_late = hooks.prompt_answered.call(
-                patient=patient, prompt_id=entry.prompt_id, answered_at=entry.occurred_at
-            )
-            entry.late = entry.late or any(answered_late)
-        elif entry.prompt_id:
-            entry.late = entry.late or was_late  # an answer found late stays late through edits
+        old_day = entry.local_date
+        _edit(entry, merged, patient=patient)
         _bump(entry, seq=seq, now=now)
         entry.save()
         rollups_refresh(patient_id=patient.pk, days=[old_day, entry.local_date], days_may_empty=True)
@@ -301,6 +336,8 @@ def _sync_once(*, patient: Patient, items: list[dict]) -> dict:
             entry = existing.get(entry_id)
             if entry is None:
                 entry = _new_entry(patient=patient, content=data, entry_id=entry_id, seq=next(next_seq), now=now)
+                if entry.prompt_id:
+                    _answer_prompt(entry, patient)
                 creates.append(entry)
                 status = "created"
             elif entry.patient_id != patient.pk:
@@ -313,7 +350,7 @@ def _sync_once(*, patient: Patient, items: list[dict]) -> dict:
             elif data.get("base_version") == entry.version:
                 revisions.append(_revision_of(entry, now))
                 days_left.append(entry.local_date)
-                _apply(entry, data, patient=patient, now=now)
+                _edit(entry, data, patient=patient)
                 _bump(entry, seq=next(next_seq), now=now)
                 updates.append(entry)
                 status = "updated"
