@@ -13,6 +13,8 @@ def _keep_the_apps_logging(**kwargs) -> None:
     """Connected, so Celery leaves logging as Django's LOGGING set it: JSON lines whose formatter
     never writes an exception's text. Celery's own setup would replace it with plain text, where
     a task's exception (an SMTP error quoting an address) is printed whole."""
+
+
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
