@@ -268,10 +268,19 @@ def _validated_password(password: str, user: User | None, field: str = "password
     return password
 
 
-@transaction.atomic
 def password_change(*, user: User, current_password: str, new_password: str, request) -> TokenPair:
+    # A guess at the current password is a sign-in attempt: it counts against the same lockout (and
+    # outside the transaction below, so a wrong guess stays counted), or a stolen access token
+    # could try passwords without limit and then take the account over.
+    login_attempt_guard(user.email)
     if not user.check_password(current_password):
         raise exceptions.ValidationError({"current_password": ["This is not your current password."]}, code="invalid")
+    login_attempts_reset(user.email)
+    return _password_replace(user=user, new_password=new_password, request=request)
+
+
+@transaction.atomic
+def _password_replace(*, user: User, new_password: str, request) -> TokenPair:
     user.set_password(_validated_password(new_password, user, "new_password"))
     user.save(update_fields=["password"])
     sign_ins_revoke_all(user=user, reason="password_change")

@@ -192,3 +192,24 @@ def test_password_change_needs_the_current_password(cast):
     )
     assert response.status_code == 400
     assert "current_password" in response.json()["error"]["fields"]
+
+
+def test_guesses_at_the_current_password_count_against_the_lockout(cast, settings):
+    """A stolen access token must not try passwords without limit and then take the account over."""
+    client = _bearer(sign_in(APIClient(), "carer@example.org")["access"])
+    guess = {"current_password": "wrong", "new_password": "an-even-longer-passphrase"}
+    codes = [
+        client.post("/api/v1/me/password/", guess, format="json").status_code
+        for _ in range(settings.LOGIN_MAX_FAILURES + 1)
+    ]
+    assert codes == [400] * settings.LOGIN_MAX_FAILURES + [429]
+    right = {"current_password": "a-long-test-passphrase", "new_password": "an-even-longer-passphrase"}
+    assert client.post("/api/v1/me/password/", right, format="json").status_code == 429  # locked, even when right
+    assert (
+        APIClient()
+        .post(
+            "/api/v1/auth/token/", {"email": "carer@example.org", "password": "a-long-test-passphrase"}, format="json"
+        )
+        .status_code
+        == 429
+    )  # the same allowance as signing in
