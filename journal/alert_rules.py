@@ -92,10 +92,14 @@ def _days_left(written: Written) -> list[tuple[date, Entry, dict]]:
         moves = []
         for entry in _live_entries(written):
             previous = _previous_contents(written).get(entry.pk)
-            if previous and previous.get("occurred_at"):
-                day = written.patient.journal_day(datetime.fromisoformat(previous["occurred_at"]))[0]
-                if day != entry.local_date:
-                    moves.append((day, entry, previous))
+            if not (previous and previous.get("occurred_at")):
+                continue
+            occurred_at = datetime.fromisoformat(previous["occurred_at"])
+            if occurred_at == entry.occurred_at:
+                continue  # an edit keeps its entry's journal day unless it moves occurred_at
+            day = written.patient.journal_day(occurred_at)[0]
+            if day != entry.local_date:
+                moves.append((day, entry, previous))
         written._cache["days_left"] = moves
     return written._cache["days_left"]
 
@@ -148,7 +152,9 @@ def phq9_worsening(written: Written) -> list[Firing]:
     rise of 12. Evidence names the PHQ-9 that rose, and the one it rose from."""
     clinic = written.patient.clinic
 
-    def firing(assessment: Assessment, previous: Assessment | None, *, total_counts: bool) -> Firing | None:
+    def firing(
+        assessment: Assessment, previous: Assessment | None, *, total_counts: bool, revealed_by=None
+    ) -> Firing | None:
         rise = assessment.score - previous.score if previous else None
         risen = rise is not None and rise >= clinic.alert_phq9_rise_min
         if not (risen or (total_counts and assessment.score >= clinic.alert_phq9_total_min)):
@@ -156,6 +162,8 @@ def phq9_worsening(written: Written) -> list[Firing]:
         figures = {"score": assessment.score, "completed_at": iso(assessment.completed_at)}
         if previous:
             figures.update(previous_assessment=str(previous.pk), previous_score=previous.score, rise=rise)
+        if revealed_by is not None:  # the late PHQ-9 whose write fired this (and whose retry repeats it)
+            figures["revealed_by"] = str(revealed_by.pk)
         return Firing(AlertRule.PHQ9_WORSENING, _evidence(written, assessment=assessment, **figures))
 
     written_ids = {assessment.pk for assessment in written.assessments}
@@ -167,7 +175,7 @@ def phq9_worsening(written: Written) -> list[Firing]:
         following = _phq9_beside(assessment, later=True)
         # The one after it now rises from this one; its own total fired (or not) when it arrived.
         if following is not None and following.pk not in written_ids:
-            firings.append(firing(following, assessment, total_counts=False))
+            firings.append(firing(following, assessment, total_counts=False, revealed_by=assessment))
     return [item for item in firings if item is not None]
 
 

@@ -34,10 +34,10 @@ def severities_fired_by(patient: Patient, *, entry_ids: Iterable = (), assessmen
     """The severities of this patient's alerts (any status) that these entries' or assessments'
     writes opened or added evidence to: what a retried write must answer with, since its first
     answer may have been lost. One query, whatever the number of ids (a replayed sync batch)."""
-    # An assessment is named as the one that fired, or (a late PHQ-9 revealing the next one's rise)
-    # as the one a rise was measured from.
+    # An assessment is named as the one that fired, or as the late PHQ-9 whose arrival revealed the
+    # next one's rise (`revealed_by`).
     markers = [("entry", str(pk)) for pk in entry_ids] + [
-        (key, str(pk)) for pk in assessment_ids for key in ("assessment", "previous_assessment")
+        (key, str(pk)) for pk in assessment_ids for key in ("assessment", "revealed_by")
     ]
     if not markers:
         return set()

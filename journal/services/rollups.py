@@ -93,11 +93,14 @@ def rollups_refresh(*, patient_id, days: Iterable[date], days_may_empty: bool = 
 def rollups_rebuild(*, patient_ids: Iterable | None = None) -> int:
     """Recomputes every rollup (or those of some patients) from the entries; returns the row count.
 
-    The patients keep writing meanwhile (an operator runs this on a live system). An entry on a
-    day that had no rollup can commit while the DELETE runs: the DELETE's snapshot has no row
-    there to remove, the entry's write adds one, and the INSERT's newer snapshot sees the entry
-    too. The INSERT is an upsert, as `rollups_refresh` is, so that day gets its recomputed figures
-    instead of a duplicate key."""
+    The patients keep writing meanwhile (an operator runs this on a live system). On PostgreSQL the
+    rollup table is locked against writes first (SHARE ROW EXCLUSIVE): every entry write also
+    writes its rollups in its transaction, so writes in flight finish before the rebuild reads and
+    later ones wait for it, then add to the rebuilt rows — none is counted twice or lost between
+    the DELETE's and the INSERT's snapshots. Reads go on. (SQLite takes one writer at a time.)"""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"LOCK TABLE {_ROLLUP} IN SHARE ROW EXCLUSIVE MODE")
     where, params = "deleted_at IS NULL", []
     rollups = DailyRollup.objects.all()
     if patient_ids is not None:

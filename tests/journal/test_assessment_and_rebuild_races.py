@@ -119,6 +119,16 @@ def test_a_retry_of_the_late_phq9_repeats_the_support_its_rise_earned(clients):
     assert retry.status_code == 200 and retry.json()["support"] == first.json()["support"]
 
 
+def test_a_retry_of_a_phq9_that_a_later_one_rose_from_carries_no_support_it_never_had(clients):
+    """In order: last week's 0 (no alert), then this week's 12 (a rise from it). Retrying last
+    week's must not answer with the support block this week's earned."""
+    older = {**phq9_api(0, days_ago=8), "id": str(uuid.uuid4())}
+    assert "support" not in clients.patient.post("/api/v1/assessments/", older, format="json").json()
+    assert clients.patient.post("/api/v1/assessments/", phq9_api(12, days_ago=1), format="json").json()["support"]
+    retry = clients.patient.post("/api/v1/assessments/", older, format="json")
+    assert retry.status_code == 200 and "support" not in retry.json()
+
+
 @pytest.mark.parametrize(("late_total", "fires"), [(9, True), (10, False)])
 def test_a_late_phq9_between_two_makes_the_next_one_a_rise_at_the_step_and_not_below(cast, late_total, fires):
     """10 two weeks ago, 14 yesterday: +4, no alert. Last week's arrives late: 14 is now +5 over a 9
@@ -230,11 +240,11 @@ def entry_data(days_ago: int) -> dict:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_rebuild_rollups_converges_when_an_entry_on_a_new_day_commits_during_its_delete(cast):
+def test_an_entry_written_during_rebuild_rollups_waits_for_it_and_is_counted_once(cast):
     """README: `rebuild_rollups` recomputes the rollups, and an operator runs it on a live system.
-    An entry on a day with no rollup yet commits while the rebuild's DELETE runs (here the DELETE
-    waits on another patient's rollup row that a writer holds): the DELETE's snapshot has nothing
-    there to remove, the INSERT's sees the entry. The rebuild must finish, with that day right."""
+    While it runs (here its DELETE waits on another patient's rollup row that a writer holds), a
+    new entry on a day with no rollup yet waits for it — the rebuild locks the rollup table
+    against writes — and then adds to the rebuilt rows: no duplicate key, nothing counted twice."""
     patient, other = cast.patient, cast.other_patient
     entry_create(patient=other, data=entry_data(3))
     entry_create(patient=patient, data=entry_data(3))
@@ -251,17 +261,23 @@ def test_rebuild_rollups_converges_when_an_entry_on_a_new_day_commits_during_its
     def rebuild():
         call_command("rebuild_rollups")
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    @in_thread
+    def new_entry():
+        entry_create(patient=patient, data=entry_data(1))  # a new journal day
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
         holder = pool.submit(writer_holding_a_rollup_row)
         assert held.wait(timeout=10)
         rebuilding = pool.submit(rebuild)
         try:
             wait_for_a_backend_waiting_on_a_lock("DELETE FROM")
-            entry_create(patient=patient, data=entry_data(1))  # a new journal day; commits at once
+            writing = pool.submit(new_entry)
+            wait_for_a_backend_waiting_on_a_lock("WITH seq AS")  # the entry's write waits for the rebuild
         finally:
             release.set()
         holder.result(timeout=10)
         rebuilding.result(timeout=30)
+        writing.result(timeout=30)
     rows = {row.local_date: (row.entries, row.craving_sum) for row in DailyRollup.objects.filter(patient=patient)}
     assert rows == {patient.journal_day(NOW - timedelta(days=days))[0]: (1, 4) for days in (3, 1)}
     assert DailyRollup.objects.count() == rollups_rebuild() == 3

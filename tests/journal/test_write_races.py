@@ -19,8 +19,9 @@ from django.db import connection
 
 from accounts.models import Patient
 from backend import hooks
-from journal.models import DailyRollup, Entry, JournalSequence
+from journal.models import Alert, DailyRollup, Entry, JournalSequence
 from journal.services import entries
+from journal.services.alerts import alert_resolve
 from reminders.models import WEEKDAYS, Prompt, PromptStatus, Schedule
 from tests.timeutil import iso_ago
 
@@ -234,6 +235,25 @@ def test_a_note_only_edit_after_a_zone_change_keeps_the_entry_on_its_journal_day
     assert (entry.note, entry.local_date, entry.local_hour) == ("typo", los_angeles.date(), los_angeles.hour)
     rollups = DailyRollup.objects.filter(patient=patient)
     assert dict(rollups.values_list("local_date", "check_ins")) == {los_angeles.date(): 1}
+
+
+@pytest.mark.parametrize("via", ["patch", "sync"])
+def test_a_note_only_edit_after_a_zone_change_fires_nothing_on_a_day_it_never_touched(cast, clients, via):
+    """The alert rules agree with the edit: the entry did not leave any day, so a low-mood run on
+    the Berlin day its instant now falls on is not the edit's to fire (mood_low looks at days an
+    edit moved an entry off)."""
+    patient = cast.patient
+    _move(patient, "America/Los_Angeles")
+    occurred_at = (datetime.now(UTC) - timedelta(days=5)).replace(hour=6, minute=0, second=0, microsecond=0)
+    body = _post(clients.patient, kind="check_in", craving=0, mood=6, note="tpyo", occurred_at=occurred_at.isoformat())
+    _move(patient, "Europe/Berlin")
+    for days in (0, 1, 2):  # three low Berlin days from the entry's instant on: mood_low fires, is resolved
+        at = occurred_at + timedelta(days=days, hours=5)
+        _post(clients.patient, kind="check_in", craving=0, mood=1, occurred_at=at.isoformat())
+    low = Alert.objects.get(rule="mood_low")
+    alert_resolve(alert=low, by=cast.clinician, note="Spoke with them.")
+    _edit(clients.patient, body, via=via, note="typo")
+    assert list(Alert.objects.filter(rule="mood_low").values_list("status", flat=True)) == ["resolved"]
 
 
 @pytest.mark.parametrize("via", ["patch", "sync"])
