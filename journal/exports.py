@@ -36,6 +36,8 @@ def csv_cell(value) -> str:
         return ""
     if isinstance(value, list | tuple):
         value = " ".join(str(item) for item in value)
+    elif isinstance(value, datetime):
+        value = utc_iso(value)  # SPEC §3: UTC with Z, as every other export writes times
     text = value if isinstance(value, str) else str(value)
     return "'" + text if text.startswith(_FORMULA_STARTS) else text
 

@@ -21,9 +21,8 @@ from backend.api.fields import StrictDateField
 from journal import fhir
 from journal.exports import REDISCLOSURE_NOTICE, csv_stream, stream_csv, stream_json, stream_json_object
 from journal.selectors.exports import (
-    CARE_TEAM_CSV_COLUMNS,
     CLINIC_EXPORT_COLUMNS,
-    OWN_CSV_COLUMNS,
+    EXPORT_CSV_COLUMNS,
     care_team_export_rows,
     care_team_export_sections,
     clinic_export_patient_ids,
@@ -72,7 +71,7 @@ class MyExportView(StreamingExportView):
         stamp = timezone.now().strftime("%Y%m%d")
         if self.export_format(request) == "csv":
             return streaming_response(
-                stream_csv(OWN_CSV_COLUMNS, own_export_rows(patient)),
+                stream_csv(EXPORT_CSV_COLUMNS, own_export_rows(patient)),
                 content_type="text/csv; charset=utf-8",
                 filename=f"interlude-journal-{stamp}.csv",
             )
@@ -118,7 +117,7 @@ class PatientExportView(CareTeamPatientMixin, StreamingExportView):
         name = f"interlude-patient-{patient.pk}-{stamp}"
         if chosen == "csv":
             return streaming_response(
-                stream_csv(CARE_TEAM_CSV_COLUMNS, care_team_export_rows(patient)),
+                stream_csv(EXPORT_CSV_COLUMNS, care_team_export_rows(patient)),
                 content_type="text/csv; charset=utf-8",
                 filename=f"{name}.csv",
             )

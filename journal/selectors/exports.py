@@ -26,16 +26,15 @@ from journal.exports import csv_cell, utc_iso
 from journal.models import Assessment, Entry, EntryRevision, TherapySession
 from journal.selectors.sessions import sessions_of
 
+# One column list for the patient's CSV and the care team's: a row per record of the JSON export,
+# every field of it in its column (`revision_of` names the entry a prior version belongs to; session
+# notes, care team only, go in `note`), and what has no column of its own — a profile, a consent,
+# a reminder schedule — in `details`, as JSON.
 EXPORT_CSV_COLUMNS = [
     "record_type", "id", "at", "local_date", "kind", "craving", "mood", "anxiety", "sleep_hours", "substance",
-    "amount", "triggers", "coping", "note", "version", "edited", "late", "score", "severity", "answers",
-    "duration_minutes", "replaced_at", "details",
+    "amount", "triggers", "coping", "note", "prompt_id", "received_at", "version", "edited", "late", "score",
+    "severity", "answers", "duration_minutes", "route", "dose_mg", "revision_of", "replaced_at", "details",
 ]  # fmt: skip
-# The care team's CSV adds what only it sees: prior versions of edited entries (`revision_of` names
-# the entry), and the ketamine details of sessions. Session notes go in `note`.
-CARE_TEAM_CSV_COLUMNS = [*EXPORT_CSV_COLUMNS, "revision_of", "route", "dose_mg"]
-# The patient's CSV holds their revisions too (all of them, like their JSON): it names the entry.
-OWN_CSV_COLUMNS = [*EXPORT_CSV_COLUMNS, "revision_of"]
 _CHUNK = 1000
 
 

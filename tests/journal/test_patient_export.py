@@ -109,7 +109,10 @@ def test_the_export_holds_all_of_my_data_reminders_too(clients, history, reminde
 def test_csv_times_are_utc_with_z_and_a_revision_keeps_the_moment_it_described(clients, history):
     rows = list(csv.reader(io.StringIO(_content(clients.patient.get("/api/v1/me/export/", {"format": "csv"})))))
     records = [dict(zip(rows[1], row, strict=True)) for row in rows[2:]]
-    assert all(r["at"].endswith("Z") for r in records if r["at"])
+    assert all(r[time].endswith("Z") for r in records for time in ("at", "received_at", "replaced_at") if r[time])
+    assert any(r["received_at"] for r in records)
+    [session] = [r for r in records if r["record_type"] == "session"]
+    assert (session["route"], session["dose_mg"]) == ("im", "50.0")  # the patient's own dose, as in the JSON
     [revision] = [r for r in records if r["record_type"] == "entry_revision"]
     [entry] = [r for r in records if r["record_type"] == "entry" and r["id"] == history["id"]]
     assert (revision["revision_of"], revision["note"]) == (history["id"], "first")
