@@ -5,12 +5,11 @@ shows or changes a patient writes its access-log rows (SPEC §11), as the JSON A
 
 from django import forms
 from django.contrib import admin
-from django.contrib.admin.forms import AdminPasswordChangeForm as SitePasswordChangeForm
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
-from django.contrib.auth.forms import AdminPasswordChangeForm, AdminUserCreationForm
-from django.db import transaction
+from django.contrib.auth.forms import AdminUserCreationForm
 
 from accounts import selectors, services
+from accounts.forms import StaffPasswordSetForm
 from accounts.models import AccessAction, AccessLog, CareTeamMembership, Clinic, ConsentVersion, Patient, Role, User
 
 
@@ -71,32 +70,6 @@ class ConsentVersionAdmin(ClinicScopedAdmin):
         if not request.user.is_superuser:
             obj.clinic_id = request.user.clinic_id
         super().save_model(request, obj, form, change)
-
-
-class _RevokesSignInsOnSave:
-    """A password set here ends every sign-in of its user, as the API's password change and reset do
-    (SPEC §4): the usual reason to set one is a lost or stolen laptop or phone, whose refresh token
-    would otherwise keep working for 30 days."""
-
-    revoked_reason = "password_change"
-
-    def save(self, commit=True):
-        if not commit:
-            return super().save(commit=False)
-        with transaction.atomic():  # the admin's password views are not atomic themselves
-            user = super().save()
-            services.sign_ins_revoke_all(user=user, reason=self.revoked_reason)
-        return user
-
-
-class StaffPasswordSetForm(_RevokesSignInsOnSave, AdminPasswordChangeForm):
-    """A user's password set by an admin, at …/user/<id>/password/."""
-
-    revoked_reason = "admin_password_set"
-
-
-class OwnPasswordChangeForm(_RevokesSignInsOnSave, SitePasswordChangeForm):
-    """A staff user's own password, at /admin/password_change/."""
 
 
 class ClinicianCreationForm(AdminUserCreationForm):

@@ -40,7 +40,8 @@ def _without_exception_text(record: logging.LogRecord) -> str:
             text = render(exc)
         except Exception:  # noqa: S112 - a broken __repr__ must not lose the log line
             continue
-        if text and text != name:
+        # Short texts ("1", "0") carry no address or note, and replacing them would garble the line.
+        if len(text) >= 8 and text != name:
             message = message.replace(text, name)
     return message
 

@@ -20,15 +20,24 @@ from django_htmx.http import HttpResponseClientRedirect
 from django_otp import user_has_device
 from django_otp.admin import OTPAdminSite
 
+from accounts.forms import OwnPasswordChangeForm
+
 
 def is_fully_signed_in(user) -> bool:
     return user.is_authenticated and (not settings.DASHBOARD_REQUIRE_2FA or user.is_verified())
 
 
-def second_step_redirect(user, next_url: str):
+def second_step_redirect(user, next_url: str, request=None):
     """To the code step, or to setting up an authenticator app if the user has none yet."""
     step = "dashboard:two-factor" if user_has_device(user) else "dashboard:two-factor-setup"
+    if request is not None and request.htmx:  # see clinician_required: the whole page goes there
+        return HttpResponseClientRedirect(f"{reverse(step)}?{urlencode({'next': _page_of(request)})}")
     return redirect(f"{reverse(step)}?{urlencode({'next': next_url})}")
+
+
+def _page_of(request) -> str:
+    """The page an HTMX request was made from (same origin only), else the triage list."""
+    return request.htmx.current_url_abs_path or reverse("dashboard:triage")
 
 
 def clinician_required(view):
@@ -39,13 +48,12 @@ def clinician_required(view):
             if request.htmx:
                 # htmx would follow a 302 and swap the sign-in page into the row or table it
                 # was updating; HX-Redirect sends the whole page there, back to where it was.
-                back_to = request.htmx.current_url_abs_path or reverse("dashboard:triage")
-                return HttpResponseClientRedirect(redirect_to_login(back_to).url)
+                return HttpResponseClientRedirect(redirect_to_login(_page_of(request)).url)
             return redirect_to_login(request.get_full_path())
         if not user.is_clinician:
             raise PermissionDenied
         if not is_fully_signed_in(user):
-            return second_step_redirect(user, request.get_full_path())
+            return second_step_redirect(user, request.get_full_path(), request)
         return view(request, *args, **kwargs)
 
     return wrapper
@@ -75,8 +83,6 @@ class TwoFactorAdminSite(OTPAdminSite):
         """/admin/password_change/ as AdminSite's, with a form that also ends every sign-in of the
         user (SPEC §4), as the API's password change does. Django 5.2 has no setting for that form
         (6.0 adds AdminSite.password_change_form)."""
-        from accounts.admin import OwnPasswordChangeForm  # the admin module registers on this site
-
         request.current_app = self.name
         return PasswordChangeView.as_view(
             form_class=OwnPasswordChangeForm,

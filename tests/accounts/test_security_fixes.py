@@ -288,3 +288,19 @@ def test_superuser_gets_no_delete_or_change_on_access_log_rows(cast, clients):
     )
     assert bulk.status_code < 500
     assert AccessLog.objects.filter(pk=row.pk).exists()
+
+
+def test_guesses_at_ones_own_password_in_the_admin_count_against_the_lockout(cast, settings):
+    """As at POST /api/v1/me/password/: an unattended signed-in browser must not try without limit."""
+    browser = Client()
+    browser.force_login(cast.admin)
+    wrong = {
+        "old_password": "wrong",
+        "new_password1": "a-new-long-passphrase",
+        "new_password2": "a-new-long-passphrase",
+    }
+    for _ in range(settings.LOGIN_MAX_FAILURES):
+        assert "old_password" in browser.post("/admin/password_change/", wrong).context["form"].errors
+    locked = browser.post("/admin/password_change/", {**wrong, "old_password": PASSWORD})
+    assert "Too many wrong passwords" in str(locked.context["form"].errors["old_password"])
+    assert cast.admin.__class__.objects.get(pk=cast.admin.pk).check_password(PASSWORD)  # unchanged

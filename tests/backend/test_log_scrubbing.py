@@ -5,6 +5,7 @@ import io
 import json
 import logging
 import signal
+import sys
 
 import pytest
 from celery import shared_task
@@ -93,3 +94,14 @@ def test_make_run_starts_gunicorn_without_an_access_log(settings, monkeypatch):
     web = started["gunicorn"]
     assert "backend.wsgi" in web
     assert not any(arg.startswith("--access-log") for arg in web)
+
+
+def test_a_short_exception_text_leaves_the_rest_of_the_line_alone():
+    try:
+        raise KeyError(0)
+    except KeyError:
+        exc_info = sys.exc_info()
+    record = logging.getLogger("t").makeRecord(
+        "t", logging.ERROR, __file__, 1, "task 10 failed: %r", (KeyError(0),), exc_info
+    )
+    assert json.loads(JsonFormatter().format(record))["message"] == "task 10 failed: KeyError"  # not "task 1KeyError"

@@ -66,6 +66,17 @@ def test_an_htmx_request_of_a_signed_out_page_sends_the_whole_page_to_sign_in(db
     assert response["HX-Redirect"] == "/dashboard/login/?next=/dashboard/%3Fq%3Dp"
 
 
+def test_an_htmx_request_of_a_session_without_its_code_sends_the_whole_page_to_the_code_step(cast, required):
+    client = Client()
+    client.force_login(cast.clinician)  # signed in before two-factor was required: not verified
+    response = client.get(
+        "/dashboard/", {"q": "pa"}, HTTP_HX_REQUEST="true", HTTP_HX_CURRENT_URL="http://testserver/dashboard/?q=p"
+    )
+    assert response.status_code == 200
+    assert response["HX-Redirect"].startswith("/dashboard/login/set-up-two-factor/")  # it has no app yet
+    assert response["HX-Redirect"].endswith("next=%2Fdashboard%2F%3Fq%3Dp")
+
+
 def test_a_nul_byte_in_the_address_reads_as_a_wrong_address_not_a_500(cast):
     client = Client(raise_request_exception=False)
     response = _password_step(client, "carer\x00@example.org", "wrong-password")
