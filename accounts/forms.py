@@ -5,25 +5,21 @@ importing the module that registers models on that site."""
 from django import forms
 from django.contrib.admin.forms import AdminPasswordChangeForm as SitePasswordChangeForm
 from django.contrib.auth.forms import AdminPasswordChangeForm
-from django.db import transaction
 from rest_framework import exceptions
 
 from accounts import services
 
 
 class _RevokesSignInsOnSave:
-    """A password set here ends every sign-in of its user, as the API's password change and reset do
-    (SPEC §4): the usual reason to set one is a lost or stolen laptop or phone, whose refresh token
-    would otherwise keep working for 30 days."""
+    """The form sets the password (or, the admin's choice, an unusable one); services.password_saved
+    saves it and ends every sign-in of the user, as the API's password change and reset do."""
 
     revoked_reason = "password_change"
 
     def save(self, commit=True):
-        if not commit:
-            return super().save(commit=False)
-        with transaction.atomic():  # the admin's password views are not atomic themselves
-            user = super().save()
-            services.sign_ins_revoke_all(user=user, reason=self.revoked_reason)
+        user = super().save(commit=False)
+        if commit:
+            services.password_saved(user=user, reason=self.revoked_reason)
         return user
 
 

@@ -260,6 +260,22 @@ def sign_ins_revoke_all(*, user: User, reason: str) -> int:
     )
 
 
+def password_set(*, user: User, password: str, reason: str) -> None:
+    """Gives the user a new password, already validated (see password_saved)."""
+    user.set_password(password)
+    password_saved(user=user, reason=reason)
+
+
+@transaction.atomic
+def password_saved(*, user: User, reason: str) -> None:
+    """Saves the password just set on `user` and ends every sign-in they have (SPEC §4): the usual
+    reason for a new password is a lost or stolen phone or laptop, whose refresh token would
+    otherwise keep working for 30 days. Every way a password is set ends here (the admin's forms
+    set it themselves, an unusable one included)."""
+    user.save(update_fields=["password"])
+    sign_ins_revoke_all(user=user, reason=reason)
+
+
 def _validated_password(password: str, user: User | None, field: str = "password") -> str:
     try:
         password_validation.validate_password(password, user)
@@ -281,9 +297,7 @@ def password_change(*, user: User, current_password: str, new_password: str, req
 
 @transaction.atomic
 def _password_replace(*, user: User, new_password: str, request) -> TokenPair:
-    user.set_password(_validated_password(new_password, user, "new_password"))
-    user.save(update_fields=["password"])
-    sign_ins_revoke_all(user=user, reason="password_change")
+    password_set(user=user, password=_validated_password(new_password, user, "new_password"), reason="password_change")
     return _sign_in_create(user=user, request=request)
 
 
@@ -311,9 +325,7 @@ def password_reset_confirm(*, token: str, password: str) -> None:
     user = User.objects.select_for_update().filter(pk=user_id, is_active=True).first()
     if user is None or not default_token_generator.check_token(user, django_token):
         raise InvalidCode("This reset link is not valid or has expired.")
-    user.set_password(_validated_password(password, user))
-    user.save(update_fields=["password"])
-    sign_ins_revoke_all(user=user, reason="password_reset")
+    password_set(user=user, password=_validated_password(password, user), reason="password_reset")
     login_attempts_reset(user.email)
 
 
