@@ -9,7 +9,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import time
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from accounts import services
@@ -17,18 +16,9 @@ from accounts.models import PatientStatus
 from reminders.models import WEEKDAYS, Prompt, Schedule
 from reminders.services.schedules import prompts_replan
 from tests.conftest import client_for
+from tests.support.db_threads import in_thread
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def in_thread(fn):
-    def run(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            connection.close()
-
-    return run
 
 
 def hold_before_update(monkeypatch, role: threading.local, name: str):

@@ -17,18 +17,13 @@ from rest_framework.test import APIClient
 
 from accounts.models import AccessLog, SignIn, User
 from backend.jsonlog import JsonFormatter, RequestIdFilter
+from tests.accounts.test_admin_access import _browser
 from tests.conftest import sign_in
 from tests.factories import PASSWORD, ClinicianFactory
 
 pytestmark = pytest.mark.django_db
 
 NEW_PASSWORD = "admin-chosen-passphrase-1"
-
-
-def _browser(user: User) -> Client:
-    client = Client()
-    assert client.login(email=user.email, password=PASSWORD)
-    return client
 
 
 def _refreshes(tokens: dict) -> bool:

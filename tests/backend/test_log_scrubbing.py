@@ -12,7 +12,7 @@ from celery import shared_task
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from backend.jsonlog import JsonFormatter, RequestIdFilter
+from backend.jsonlog import JsonFormatter
 
 SECRET = "pat.someone@example.org wrote: relapsed on friday"
 
@@ -20,21 +20,6 @@ SECRET = "pat.someone@example.org wrote: relapsed on friday"
 @shared_task
 def _fails_quoting_its_input():
     raise ValueError(f"could not handle {SECRET!r}")
-
-
-@pytest.fixture
-def log_lines():
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    handler.addFilter(RequestIdFilter())
-    root = logging.getLogger()
-    root.addHandler(handler)
-    previous = root.level
-    root.setLevel(logging.INFO)
-    yield lambda: [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
-    root.removeHandler(handler)
-    root.setLevel(previous)
 
 
 def test_an_exception_text_a_library_put_into_the_message_is_replaced_by_its_type(log_lines):

@@ -1,30 +1,11 @@
 """Logs are JSON lines with a request id; request bodies, notes and passwords never reach them."""
 
-import io
 import json
-import logging
 
 import pytest
 from django.test import Client
 
-from backend.jsonlog import JsonFormatter, RequestIdFilter
-
 SECRET = "my-secret-note-about-relapse-7f3a"
-
-
-@pytest.fixture
-def log_lines():
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    handler.addFilter(RequestIdFilter())
-    root = logging.getLogger()
-    root.addHandler(handler)
-    previous = root.level
-    root.setLevel(logging.DEBUG)
-    yield lambda: [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
-    root.removeHandler(handler)
-    root.setLevel(previous)
 
 
 @pytest.mark.django_db

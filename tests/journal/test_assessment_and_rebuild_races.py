@@ -6,14 +6,13 @@ PostgreSQL transactions in threads; events and a wait on pg_stat_activity fix th
 """
 
 import threading
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management import call_command
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from journal import alert_rules, risk
@@ -21,6 +20,7 @@ from journal.models import Alert, DailyRollup
 from journal.services.assessments import assessment_create
 from journal.services.entries import entry_create, sequence_allocate
 from journal.services.rollups import rollups_rebuild
+from tests.support.db_threads import in_thread, wait_for_a_backend_waiting_on_a_lock
 
 pytestmark = pytest.mark.django_db
 
@@ -60,34 +60,6 @@ def phq9(patient, total: int, days_ago: int):
 
 def worsening_alerts(patient) -> list[Alert]:
     return list(Alert.objects.filter(patient=patient, rule="phq9_worsening"))
-
-
-def in_thread(fn):
-    """Runs `fn` on a thread's own connection and gives the connection back."""
-
-    def run(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            connection.close()
-
-    return run
-
-
-def wait_for_a_backend_waiting_on_a_lock(query_start: str, timeout: float = 10) -> None:
-    """Until another connection's statement starting with `query_start` waits on a lock."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT 1 FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND wait_event_type = 'Lock' "
-                "AND query ILIKE %s",
-                [query_start + "%"],
-            )
-            if cursor.fetchone():
-                return
-        time.sleep(0.02)
-    raise AssertionError(f"no statement starting {query_start!r} waited on a lock")
 
 
 # --- A PHQ-9 that arrives late --------------------------------------------------------------------
