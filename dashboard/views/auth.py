@@ -46,7 +46,7 @@ def _safe_next(request, url: str) -> str:
     return reverse("dashboard:triage")
 
 
-def _wait_message(seconds: float) -> str:
+def wait_message(seconds: float) -> str:
     if seconds < 60:
         return f"Too many attempts. Try again in {math.ceil(seconds)} seconds."
     return f"Too many attempts. Try again in {math.ceil(seconds / 60)} minutes."
@@ -110,7 +110,7 @@ def _code_check(request, user: User, device: TOTPDevice) -> str | None:
         services.login_attempt_guard(user.email)
         services.second_factor_check(user=user, device=device, otp=code)
     except exceptions.Throttled as exc:
-        return _wait_message(exc.wait or 1)
+        return wait_message(exc.wait or 1)
     except (services.OtpRequired, services.OtpInvalid):
         return BAD_CODE
     return None
@@ -134,7 +134,7 @@ def sign_in(request):
             try:
                 user = services.credentials_check(email=email, password=password)
             except exceptions.Throttled as exc:
-                error = _wait_message(exc.wait or 1)
+                error = wait_message(exc.wait or 1)
             except exceptions.AuthenticationFailed:
                 error = BAD_CREDENTIALS
             else:

@@ -15,7 +15,7 @@ from rest_framework import exceptions
 from accounts import services
 from backend.api.exceptions import InvalidCode
 from backend.api.throttles import PasswordResetThrottle
-from dashboard.views.auth import _wait_message
+from dashboard.views.auth import wait_message
 
 LINK_INVALID = "This reset link is not valid or has expired. Ask for a new reset email."
 
@@ -53,7 +53,7 @@ def password_reset(request):
     if form.is_valid():
         throttle = PasswordResetThrottle()  # the API's confirm counts against the same allowance
         if not throttle.allow_request(request, None):
-            form.add_error(None, _wait_message(throttle.wait() or 1))
+            form.add_error(None, wait_message(throttle.wait() or 1))
         else:
             try:
                 services.password_reset_confirm(

@@ -317,15 +317,16 @@ def _sync_once(*, patient: Patient, items: list[dict]) -> dict:
         valid = [item["data"] for item in items if "data" in item]
         last_seq = sequence_allocate(patient.pk, max(len(valid), 1))
         next_seq = iter(range(last_seq - len(valid) + 1, last_seq + 1))
-        ids = [synced_entry_id(patient, data) for data in valid]
+        ids = [synced_entry_id(patient, data) for data in valid]  # the valid items' ids, in order
         existing = {entry.id: entry for entry in Entry.objects.filter(pk__in=ids)} if ids else {}
+        id_of_next_valid_item = iter(ids)
         seen_in_batch: dict = {}
         for item in items:
             if "errors" in item:
                 results.append({"id": item.get("id"), "status": "invalid", "version": None, "errors": item["errors"]})
                 continue
             data = item["data"]
-            entry_id = synced_entry_id(patient, data)
+            entry_id = next(id_of_next_valid_item)
             if entry_id in seen_in_batch:
                 first = seen_in_batch[entry_id]
                 same = canonical(_stored_content(first)) == canonical(data)
